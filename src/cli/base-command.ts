@@ -1,0 +1,71 @@
+import { Command, Errors, Flags, type Interfaces } from '@oclif/core'
+import { CancelledError, CentraliError, UsageError, describeSystemError } from '../shared/errors.js'
+import { colorEnabled, createOutput, painter, renderErrorText, type Output } from './output.js'
+
+export type BaseFlags = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags']>
+
+/**
+ * Every command: `--json` (the returned value becomes stdout; errors become
+ * `{ "error": { code, message, hint } }`), `--cwd`, exit codes 0 / 1 (fixable) / 2 (usage) /
+ * 130 (cancelled), and one renderer for errors so only bugs print a stack.
+ */
+export abstract class BaseCommand extends Command {
+  static override enableJsonFlag = true
+
+  static override baseFlags = {
+    cwd: Flags.directory({
+      description: 'Run as if started in this folder.',
+      helpGroup: 'GLOBAL',
+      exists: true,
+    }),
+  }
+
+  private outputInstance: Output | undefined
+
+  protected get output(): Output {
+    this.outputInstance ??= createOutput({ json: this.jsonEnabled() })
+    return this.outputInstance
+  }
+
+  protected context(flags: { cwd?: string | undefined }): { cwd: string; env: NodeJS.ProcessEnv } {
+    return { cwd: flags.cwd ?? process.cwd(), env: process.env }
+  }
+
+  protected warnAll(warnings: readonly string[]): void {
+    for (const warning of warnings) this.output.warn(warning)
+  }
+
+  override logJson(json: unknown): void {
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
+  }
+
+  protected override async catch(error: Error & { exitCode?: number }): Promise<never> {
+    if (error instanceof Errors.ExitError) throw error
+    const known = toCentraliError(error)
+    const isBug = known === undefined
+    const shown =
+      known ??
+      new CentraliError('INTERNAL_ERROR', error.message || String(error), {
+        hint: 'This is a bug in centrali; please report it with the output above.',
+      })
+    if (this.jsonEnabled()) {
+      this.logJson({ error: shown.toJSON() })
+    } else {
+      const paint = painter(colorEnabled(process.stderr))
+      process.stderr.write(`${renderErrorText(shown, paint, isBug ? error.stack : undefined)}\n`)
+    }
+    throw new Errors.ExitError(shown.exitCode)
+  }
+}
+
+function toCentraliError(error: Error): CentraliError | undefined {
+  if (error instanceof CentraliError) return error
+  if (error.name === 'ExitPromptError' || error.name === 'AbortPromptError') return new CancelledError()
+  if (error instanceof Errors.CLIError && 'parse' in error) {
+    // oclif's parser: unknown flag, missing argument, bad option value.
+    return new UsageError('USAGE_ERROR', error.message.replace(/\nSee more help with --help$/, ''), {
+      hint: 'Run the command with --help for its flags and examples.',
+    })
+  }
+  return describeSystemError(error, 'complete the command')
+}

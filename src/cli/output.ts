@@ -1,0 +1,71 @@
+/**
+ * All human output goes through here: results on stdout, progress and warnings on stderr, colour
+ * only on a terminal and never with NO_COLOR. In --json mode nothing but the JSON reaches stdout.
+ */
+type Style = 'bold' | 'dim' | 'red' | 'green' | 'yellow' | 'cyan'
+
+const CODES: Record<Style, [number, number]> = {
+  bold: [1, 22],
+  dim: [2, 22],
+  red: [31, 39],
+  green: [32, 39],
+  yellow: [33, 39],
+  cyan: [36, 39],
+}
+
+export function colorEnabled(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true
+  return Boolean(stream.isTTY) && env.TERM !== 'dumb'
+}
+
+export type Paint = (style: Style, text: string) => string
+
+export function painter(enabled: boolean): Paint {
+  return (style, text) => (enabled ? `\u001B[${CODES[style][0]}m${text}\u001B[${CODES[style][1]}m` : text)
+}
+
+export interface Output {
+  /** A line of the result, on stdout (silent in --json mode). */
+  result(line?: string): void
+  /** Progress and information, on stderr. */
+  info(line: string): void
+  success(line: string): void
+  warn(line: string): void
+  /** Paint for stdout text. */
+  paint: Paint
+  json: boolean
+}
+
+export function createOutput(options: { json: boolean; env?: NodeJS.ProcessEnv }): Output {
+  const env = options.env ?? process.env
+  const errPaint = painter(colorEnabled(process.stderr, env))
+  const outPaint = painter(colorEnabled(process.stdout, env))
+  const err = (line: string) => process.stderr.write(`${line}\n`)
+  return {
+    json: options.json,
+    paint: outPaint,
+    result: (line = '') => {
+      if (!options.json) process.stdout.write(`${line}\n`)
+    },
+    info: (line) => {
+      if (!options.json) err(line)
+    },
+    success: (line) => {
+      if (!options.json) err(`${errPaint('green', '✔')} ${line}`)
+    },
+    // Warnings reach stderr even in --json mode: stdout stays pure JSON, and nothing is hidden.
+    warn: (line) => err(`${errPaint('yellow', '▲ warning')} ${line}`),
+  }
+}
+
+export function renderErrorText(
+  error: { code: string; message: string; hint?: string | undefined },
+  paint: Paint,
+  stack?: string,
+): string {
+  const lines = [`${paint('red', '✖ error')} ${error.message} ${paint('dim', `[${error.code}]`)}`]
+  if (error.hint) lines.push(`  ${paint('cyan', '→')} ${error.hint}`)
+  if (stack) lines.push(paint('dim', stack))
+  return lines.join('\n')
+}

@@ -1,0 +1,79 @@
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname, join, relative } from 'node:path'
+import { UserError } from '../shared/errors.js'
+import { appendToRootArray, applyJsonEdits, writeProjectConfig, type JsonEdit } from './edit.js'
+import { loadProject } from './load.js'
+import { requireTemplate, scaffoldFunction } from './scaffold.js'
+
+export interface AddFunctionOptions {
+  cwd: string
+  name: string
+  template: string
+  /** Trigger name; defaults to the function name. */
+  trigger?: string
+}
+
+export interface AddFunctionResult {
+  function: string
+  trigger: string
+  file: string
+  domainsAdded: string[]
+  secrets: { name: string; description: string; command: string; set?: boolean }[]
+}
+
+export async function addFunction(options: AddFunctionOptions): Promise<AddFunctionResult> {
+  const project = await loadProject({ cwd: options.cwd })
+  const template = await requireTemplate(options.template)
+  const triggerName = options.trigger ?? options.name
+  const scaffold = scaffoldFunction(template, {
+    functionName: options.name,
+    triggerName,
+    projectName: '',
+  })
+  const { config } = project
+  if (options.name in config.functions) {
+    throw new UserError('FUNCTION_EXISTS', `The project already has a function named "${options.name}".`, {
+      hint: 'Pick another name.',
+    })
+  }
+  if (triggerName in config.triggers) {
+    throw new UserError('TRIGGER_EXISTS', `The project already has a trigger named "${triggerName}".`, {
+      hint: 'Name the new trigger with --trigger.',
+    })
+  }
+  const file = join(project.root, scaffold.entry)
+  const domainsAdded = scaffold.domains.filter((domain) => !config.domains.includes(domain))
+  const edits: JsonEdit[] = [
+    { path: ['functions', scaffold.functionName], value: { entry: scaffold.entry } },
+    { path: ['triggers', scaffold.triggerName], value: scaffold.trigger },
+    ...appendToRootArray(project.text, 'domains', domainsAdded),
+  ]
+  const text = applyJsonEdits(project.text, edits)
+  await mkdir(dirname(file), { recursive: true })
+  try {
+    // 'wx': an existing file is never overwritten.
+    await writeFile(file, scaffold.source, { flag: 'wx' })
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new UserError('FILE_EXISTS', `${relative(options.cwd, file)} already exists.`, {
+        hint: 'Pick another function name, or move the file away first.',
+      })
+    }
+    throw error
+  }
+  await writeProjectConfig(
+    project.configPath,
+    text,
+    relative(options.cwd, project.configPath) || 'centrali.json',
+  )
+  return {
+    function: scaffold.functionName,
+    trigger: scaffold.triggerName,
+    file: relative(options.cwd, file),
+    domainsAdded,
+    secrets: scaffold.secrets.map((secret) => ({
+      ...secret,
+      command: `centrali secrets set ${secret.name}`,
+    })),
+  }
+}

@@ -1,0 +1,160 @@
+import { readFile } from 'node:fs/promises'
+import { join, relative } from 'node:path'
+import { parseDotenv } from '../secrets/dotenv.js'
+import { SECRET_NAME_PATTERN, SecretsStore, assertSecretName } from '../secrets/store.js'
+import { UserError, describeSystemError } from '../shared/errors.js'
+import { loadProject, type Project } from './load.js'
+import { secretReferences } from './schema.js'
+
+/** The project's secrets store lives in its git-ignored `.centrali/` folder (DESIGN §4). */
+export const SECRETS_FILE = '.centrali/secrets.json'
+
+export interface SecretsContext {
+  cwd: string
+  env: NodeJS.ProcessEnv
+}
+
+export interface SecretUse {
+  trigger: string
+  param: string
+}
+
+async function openProjectStore(context: SecretsContext): Promise<{ project: Project; store: SecretsStore }> {
+  const project = await loadProject({ cwd: context.cwd })
+  const path = join(project.root, SECRETS_FILE)
+  const store = await SecretsStore.open({
+    path,
+    displayPath: relative(context.cwd, path) || SECRETS_FILE,
+    env: context.env,
+  })
+  return { project, store }
+}
+
+function usesOf(project: Project, name: string): SecretUse[] {
+  return secretReferences(project.config)
+    .filter((reference) => reference.secret === name)
+    .map(({ trigger, param }) => ({ trigger, param }))
+}
+
+export interface SetSecretResult {
+  name: string
+  replaced: boolean
+  usedBy: SecretUse[]
+  warnings: string[]
+}
+
+export async function setSecret(
+  context: SecretsContext & { name: string; value: string },
+): Promise<SetSecretResult> {
+  assertSecretName(context.name)
+  if (context.value === '') {
+    throw new UserError('SECRET_VALUE_EMPTY', `The value for ${context.name} is empty; nothing was stored.`, {
+      hint: 'Pass the value with --value, on stdin, or at the prompt.',
+    })
+  }
+  const { project, store } = await openProjectStore(context)
+  const replaced = await store.set(context.name, context.value)
+  await store.save()
+  const usedBy = usesOf(project, context.name)
+  const warnings = [
+    ...(store.keyWarning ? [store.keyWarning] : []),
+    ...(usedBy.length === 0
+      ? [
+          `No trigger refers to ${context.name} yet: use { "secret": "${context.name}" } in a trigger's params.`,
+        ]
+      : []),
+  ]
+  return { name: context.name, replaced, usedBy, warnings }
+}
+
+export interface ListSecretsResult {
+  secrets: { name: string; updatedAt: string; usedBy: SecretUse[] }[]
+  /** Secrets that triggers refer to but the store does not hold. */
+  missing: { name: string; usedBy: SecretUse[]; command: string }[]
+}
+
+export async function listSecrets(context: SecretsContext): Promise<ListSecretsResult> {
+  const { project, store } = await openProjectStore(context)
+  const referenced = [
+    ...new Set(secretReferences(project.config).map((reference) => reference.secret)),
+  ].sort()
+  return {
+    secrets: store.list().map((secret) => ({ ...secret, usedBy: usesOf(project, secret.name) })),
+    missing: referenced
+      .filter((name) => !store.has(name))
+      .map((name) => ({ name, usedBy: usesOf(project, name), command: `centrali secrets set ${name}` })),
+  }
+}
+
+export async function removeSecret(
+  context: SecretsContext & { name: string },
+): Promise<{ name: string; usedBy: SecretUse[] }> {
+  const { project, store } = await openProjectStore(context)
+  if (!store.remove(context.name)) {
+    const names = store.list().map((secret) => secret.name)
+    throw new UserError('SECRET_NOT_FOUND', `There is no secret named ${context.name}.`, {
+      hint: names.length === 0 ? 'The store is empty.' : `Stored: ${names.join(', ')}.`,
+    })
+  }
+  await store.save()
+  return { name: context.name, usedBy: usesOf(project, context.name) }
+}
+
+export interface ImportSecretsResult {
+  imported: { name: string; replaced: boolean }[]
+  warnings: string[]
+}
+
+export async function importSecrets(
+  context: SecretsContext & { file: string },
+): Promise<ImportSecretsResult> {
+  const path = join(context.cwd, context.file)
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (error) {
+    throw describeSystemError(error, `read ${context.file}`) ?? error
+  }
+  const { entries, problems } = parseDotenv(text)
+  const allProblems = [
+    ...problems,
+    ...entries.flatMap((entry) => {
+      if (!SECRET_NAME_PATTERN.test(entry.name)) {
+        return [
+          {
+            line: entry.line,
+            message: `"${entry.name}" is not a valid secret name (capital letters, digits, "_")`,
+          },
+        ]
+      }
+      return entry.value === '' ? [{ line: entry.line, message: `${entry.name} has an empty value` }] : []
+    }),
+  ].sort((a, b) => a.line - b.line)
+  if (allProblems.length > 0) {
+    throw new UserError(
+      'DOTENV_INVALID',
+      `${context.file} has ${allProblems.length === 1 ? 'a problem' : `${allProblems.length} problems`}; nothing was imported:\n  ${allProblems
+        .map((problem) => `${context.file}:${problem.line}: ${problem.message}`)
+        .join('\n  ')}`,
+      { hint: 'Fix the lines above; each line is NAME=value.' },
+    )
+  }
+  if (entries.length === 0) {
+    throw new UserError('DOTENV_EMPTY', `${context.file} holds no NAME=value lines; nothing was imported.`)
+  }
+  const { project, store } = await openProjectStore(context)
+  const imported: { name: string; replaced: boolean }[] = []
+  // A name repeated in the file keeps its last value, as dotenv loaders do.
+  const last = new Map(entries.map((entry) => [entry.name, entry.value]))
+  for (const [name, value] of last) imported.push({ name, replaced: await store.set(name, value) })
+  await store.save()
+  const referenced = new Set(secretReferences(project.config).map((reference) => reference.secret))
+  const unused = imported.filter(({ name }) => !referenced.has(name)).map(({ name }) => name)
+  return {
+    imported,
+    warnings: [
+      ...(store.keyWarning ? [store.keyWarning] : []),
+      ...(unused.length > 0 ? [`No trigger refers to ${unused.join(', ')} yet.`] : []),
+    ],
+  }
+}
