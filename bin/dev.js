@@ -1,9 +1,9 @@
-#!/usr/bin/env -S node --import tsx
-import { flush, handle, run, settings } from '@oclif/core'
+#!/usr/bin/env node
+// Runs the TypeScript sources directly through tsx, without a build: `bin/dev.js domains list`.
+import { register } from 'tsx/esm/api'
 
-// Runs the TypeScript sources directly (tsx), without a build.
-settings.debug = true
-process.env.NODE_ENV = 'development'
+register()
+const { flush, handle, run } = await import('@oclif/core')
 try {
   await run(process.argv.slice(2), { root: new URL('..', import.meta.url).pathname, development: true })
   await flush()

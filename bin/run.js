@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { flush, handle, run } from '@oclif/core'
+import { flush, handle, run } from '../dist/cli/main.js'
 
 try {
   await run(process.argv.slice(2), import.meta.url)

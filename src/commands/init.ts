@@ -107,7 +107,7 @@ Asks for what is missing on a terminal; elsewhere pass the flags, or --yes for t
           p.input(
             {
               message: `Extra allowed domains besides ${template.domains.join(', ')} (comma-separated, empty for none)`,
-              validate: (value) => domainsProblem(value) ?? true,
+              validate: async (value) => (await domainsProblem(value)) ?? true,
             },
             context,
           ),
@@ -163,9 +163,9 @@ function splitList(value: string): string[] {
     .filter((item) => item !== '')
 }
 
-function domainsProblem(value: string): string | undefined {
+async function domainsProblem(value: string): Promise<string | undefined> {
   try {
-    normalizeDomains(splitList(value))
+    await normalizeDomains(splitList(value))
     return undefined
   } catch (error) {
     return (error as Error).message

@@ -22,7 +22,7 @@ export async function addDomains(options: {
   allowIp: boolean
 }): Promise<AddDomainsResult> {
   const project = await loadProject({ cwd: options.cwd })
-  const { domains, notes } = normalizeDomains(options.hosts, options.allowIp)
+  const { domains, notes } = await normalizeDomains(options.hosts, options.allowIp)
   const current = project.config.domains
   const added = domains.filter((domain) => !current.includes(domain))
   const existing = domains.filter((domain) => current.includes(domain))

@@ -43,7 +43,7 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
   if (problem) throw new UserError('NAME_INVALID', problem)
   const template = await requireTemplate(options.template)
   const scaffold = scaffoldFunction(template, options)
-  const { domains: extra, notes } = normalizeDomains(options.extraDomains)
+  const { domains: extra, notes } = await normalizeDomains(options.extraDomains)
   const domains = [...new Set([...scaffold.domains, ...extra])]
 
   const existing = await listFolder(root)

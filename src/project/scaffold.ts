@@ -1,5 +1,4 @@
 import { UserError } from '../shared/errors.js'
-import { isPublicSuffix } from '../egress/public-suffix.js'
 import { normalizeDomainEntry } from '../egress/domain-entry.js'
 import { NAME_PATTERN, type TriggerConfig } from './schema.js'
 import { listTemplateNames, loadTemplate, renderPlaceholders, type Template } from './templates.js'
@@ -37,10 +36,12 @@ export async function requireTemplate(name: string): Promise<Template> {
 }
 
 /** Validates and normalises domains typed by the user; all problems at once, nothing half-applied. */
-export function normalizeDomains(
+export async function normalizeDomains(
   inputs: readonly string[],
   allowIp = false,
-): { domains: string[]; notes: string[] } {
+): Promise<{ domains: string[]; notes: string[] }> {
+  // The public suffix list is large; only commands that take new domains load it.
+  const { isPublicSuffix } = await import('../egress/public-suffix.js')
   const domains: string[] = []
   const notes: string[] = []
   const problems: string[] = []

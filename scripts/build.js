@@ -1,0 +1,62 @@
+// Production build. tsc type-checks and emits declarations; esbuild bundles the runtime: one entry
+// per command plus the runner, with shared chunks (oclif, zod, ...) split out so every command and
+// the runner share one copy of each module. A bundle loads a handful of files instead of hundreds,
+// which is most of a cold start (see BENCHMARKS.md).
+import { execFileSync } from 'node:child_process'
+import { readdir, rm, writeFile } from 'node:fs/promises'
+import { build } from 'esbuild'
+import { Plugin } from '@oclif/core'
+
+const root = new URL('..', import.meta.url).pathname
+await rm(new URL('../dist', import.meta.url), { recursive: true, force: true })
+execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', 'tsconfig.build.json'], {
+  cwd: root,
+  stdio: 'inherit',
+})
+
+const commandFiles = (await readdir(`${root}src/commands`, { recursive: true }))
+  .filter((file) => file.endsWith('.ts'))
+  .map((file) => file.replace(/\.ts$/, ''))
+const entryPoints = {
+  'cli/main': 'src/cli/main.ts',
+  'project/schema-file': 'src/project/schema-file.ts',
+  ...Object.fromEntries(commandFiles.map((file) => [`commands/${file}`, `src/commands/${file}.ts`])),
+}
+await build({
+  absWorkingDir: root,
+  entryPoints,
+  outdir: 'dist',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20.19',
+  sourcemap: true,
+  chunkNames: 'chunks/[name]-[hash]',
+  // oclif reaches for these only to run TypeScript sources in development (bin/dev.js).
+  external: ['typescript', 'ts-node', 'tsx', 'pnpapi'],
+  // Prefer ES module builds: jsonc-parser's "main" is a UMD file esbuild cannot follow.
+  mainFields: ['module', 'main'],
+  // CommonJS dependencies inside an ES module bundle still call require() and read __dirname.
+  banner: {
+    js: [
+      "import { createRequire as __centraliCreateRequire } from 'node:module'",
+      "import { fileURLToPath as __centraliFileURLToPath } from 'node:url'",
+      'const require = __centraliCreateRequire(import.meta.url)',
+      'const __filename = __centraliFileURLToPath(import.meta.url)',
+      "const __dirname = __centraliFileURLToPath(new URL('.', import.meta.url))",
+    ].join('\n'),
+  },
+  logLevel: 'warning',
+})
+
+const { schemaText } = await import('../dist/project/schema-file.js')
+await writeFile(new URL('../dist/centrali.schema.json', import.meta.url), schemaText())
+
+const plugin = new Plugin({ root, type: 'core', ignoreManifest: true, errorOnManifestCreate: true })
+await plugin.load()
+await writeFile(
+  new URL('../oclif.manifest.json', import.meta.url),
+  `${JSON.stringify(plugin.manifest, null, 2)}\n`,
+)
+console.error(`build: ${Object.keys(plugin.manifest.commands).length} commands, schema and manifest written`)
