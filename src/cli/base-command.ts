@@ -27,8 +27,13 @@ export abstract class BaseCommand extends Command {
     return this.outputInstance
   }
 
-  protected context(flags: { cwd?: string | undefined }): { cwd: string; env: NodeJS.ProcessEnv } {
-    return { cwd: flags.cwd ?? process.cwd(), env: process.env }
+  /** What every service gets: where to run, the environment, and where warnings go. */
+  protected context(flags: { cwd?: string | undefined }): {
+    cwd: string
+    env: NodeJS.ProcessEnv
+    warn: (message: string) => void
+  } {
+    return { cwd: flags.cwd ?? process.cwd(), env: process.env, warn: (message) => this.output.warn(message) }
   }
 
   protected warnAll(warnings: readonly string[]): void {

@@ -52,6 +52,12 @@ export function normalizeDomainEntry(input: string, options: NormalizeOptions = 
     text = text.slice(scheme[0].length)
   }
 
+  if (text === '') return { ok: false, reason: 'the entry has no host' }
+  // WHATWG URL reports an empty user name ("@host") as none at all; any "@" before the path is userinfo.
+  if (/^[^/?#\\]*@/.test(text)) {
+    return { ok: false, reason: 'an entry cannot carry a user name or password ("user@host")' }
+  }
+
   let wildcard = false
   if (text.startsWith('*.')) {
     wildcard = true

@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { entryMatches, parseStoredDomainEntry } from '../egress/domain-entry.js'
 import { UserError } from '../shared/errors.js'
-import { appendToRootArray, applyJsonEdits, writeProjectConfig } from './edit.js'
-import { loadProject, type Project } from './load.js'
+import { applyJsonEdits, writeProjectConfig } from './edit.js'
+import { loadProject, type LoadOptions, type Project } from './load.js'
 import { normalizeDomains } from './scaffold.js'
 import { loadAllTemplates } from './templates.js'
 
@@ -21,13 +21,16 @@ export async function addDomains(options: {
   hosts: readonly string[]
   allowIp: boolean
 }): Promise<AddDomainsResult> {
-  const project = await loadProject({ cwd: options.cwd })
+  const project = await loadProject(options)
   const { domains, notes } = await normalizeDomains(options.hosts, options.allowIp)
   const current = project.config.domains
   const added = domains.filter((domain) => !current.includes(domain))
   const existing = domains.filter((domain) => current.includes(domain))
   if (added.length > 0) {
-    const text = applyJsonEdits(project.text, appendToRootArray(project.text, 'domains', added))
+    const text = applyJsonEdits(
+      project.text,
+      added.map((domain) => ({ append: 'domains', value: domain })),
+    )
     await writeProjectConfig(project.configPath, text, shownConfigPath(options.cwd, project))
   }
   return { added, existing, notes, domains: [...current, ...added] }
@@ -42,7 +45,7 @@ export async function removeDomains(options: {
   cwd: string
   hosts: readonly string[]
 }): Promise<RemoveDomainsResult> {
-  const project = await loadProject({ cwd: options.cwd })
+  const project = await loadProject(options)
   const current = project.config.domains
   // Match on the normal form, so `API.Example.com` removes `api.example.com`; IPs were added with --ip.
   const wanted = options.hosts.map((host) => {
@@ -87,8 +90,8 @@ export interface ListDomainsResult {
 /** `https://host[:port]` literals in a function's source: a cheap hint of what it calls. */
 const URL_LITERAL = /https:\/\/([a-z0-9.-]+\.[a-z]{2,})(?::(\d+))?/gi
 
-export async function listDomains(options: { cwd: string }): Promise<ListDomainsResult> {
-  const project = await loadProject({ cwd: options.cwd })
+export async function listDomains(options: LoadOptions): Promise<ListDomainsResult> {
+  const project = await loadProject(options)
   const entries = project.config.domains.flatMap((text) => {
     const result = parseStoredDomainEntry(text)
     return result.ok ? [{ text, entry: result.entry }] : []

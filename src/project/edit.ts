@@ -3,6 +3,7 @@ import {
   findNodeAtLocation,
   modify,
   parseTree,
+  type Edit,
   type FormattingOptions,
   type JSONPath,
 } from 'jsonc-parser'
@@ -14,24 +15,57 @@ import { JSONC_OPTIONS, parseProjectConfig } from './load.js'
  * survive, and land atomically. Each edit is validated before anything is written: an edit that
  * would make the file invalid is a bug, and it must not reach the disk.
  */
-export interface JsonEdit {
-  path: JSONPath
-  /** `undefined` removes the value. */
-  value: unknown
-  /** Insert into an array at the index in `path` (-1 appends) instead of replacing. */
-  insert?: boolean
-}
+export type JsonEdit =
+  /** Set (or, with `value: undefined`, remove) the value at `path`. */
+  | { path: JSONPath; value: unknown }
+  /** Append `value` to the array at the root key `append`, creating the array if needed. */
+  | { append: string; value: unknown }
 
 export function applyJsonEdits(text: string, edits: readonly JsonEdit[]): string {
   const formattingOptions = detectFormatting(text)
   let result = text
   for (const edit of edits) {
-    result = applyEdits(
-      result,
-      modify(result, edit.path, edit.value, { formattingOptions, isArrayInsertion: edit.insert ?? false }),
-    )
+    const changes =
+      'append' in edit
+        ? appendEdits(result, edit.append, edit.value, formattingOptions)
+        : modify(result, edit.path, edit.value, { formattingOptions })
+    result = applyEdits(result, changes)
   }
   return result
+}
+
+/**
+ * Appending after the last element of a one-per-line array: jsonc-parser would put the new element
+ * between the old last element and its trailing `// comment`, so the comment would move to the new
+ * line. Here the comma goes right after the old value and the new line after its comment.
+ */
+function appendEdits(
+  text: string,
+  key: string,
+  value: unknown,
+  formattingOptions: FormattingOptions,
+): Edit[] {
+  const root = parseTree(text, [], JSONC_OPTIONS)
+  const array = root ? findNodeAtLocation(root, [key]) : undefined
+  if (array?.type !== 'array') return modify(text, [key], [value], { formattingOptions })
+  const last = array.children?.at(-1)
+  if (last === undefined) return modify(text, [key, -1], value, { formattingOptions, isArrayInsertion: true })
+  const valueEnd = last.offset + last.length
+  const lineEnd = text.indexOf('\n', valueEnd)
+  const arrayEnd = array.offset + array.length
+  const lastOnOwnLine =
+    lineEnd !== -1 &&
+    lineEnd < arrayEnd - 1 &&
+    /^\s*(\/\/.*|\/\*.*\*\/\s*)?$/.test(text.slice(valueEnd, lineEnd).replace(/\r$/, ''))
+  if (!lastOnOwnLine) return modify(text, [key, -1], value, { formattingOptions, isArrayInsertion: true })
+  const lineStart = text.lastIndexOf('\n', last.offset) + 1
+  const indent = /^[ \t]*/.exec(text.slice(lineStart))![0]
+  const eol = formattingOptions.eol ?? '\n'
+  const insertAt = text[lineEnd - 1] === '\r' ? lineEnd - 1 : lineEnd
+  return [
+    { offset: valueEnd, length: 0, content: ',' },
+    { offset: insertAt, length: 0, content: `${eol}${indent}${JSON.stringify(value)}` },
+  ]
 }
 
 export async function writeProjectConfig(
@@ -50,13 +84,4 @@ function detectFormatting(text: string): FormattingOptions {
     tabSize: indent.startsWith('\t') ? 1 : indent.length,
     eol: text.includes('\r\n') ? '\r\n' : '\n',
   }
-}
-
-/** Edits that append `values` to the array at `key` of the root object, creating it if needed. */
-export function appendToRootArray(text: string, key: string, values: readonly unknown[]): JsonEdit[] {
-  if (values.length === 0) return []
-  const root = parseTree(text, [], JSONC_OPTIONS)
-  const existing = root ? findNodeAtLocation(root, [key]) : undefined
-  if (existing?.type !== 'array') return [{ path: [key], value: [...values] }]
-  return values.map((value) => ({ path: [key, -1], value, insert: true }))
 }

@@ -1,12 +1,11 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
 import { UserError } from '../shared/errors.js'
-import { appendToRootArray, applyJsonEdits, writeProjectConfig, type JsonEdit } from './edit.js'
-import { loadProject } from './load.js'
+import { applyJsonEdits, writeProjectConfig, type JsonEdit } from './edit.js'
+import { loadProject, type LoadOptions } from './load.js'
 import { requireTemplate, scaffoldFunction } from './scaffold.js'
 
-export interface AddFunctionOptions {
-  cwd: string
+export interface AddFunctionOptions extends LoadOptions {
   name: string
   template: string
   /** Trigger name; defaults to the function name. */
@@ -22,7 +21,7 @@ export interface AddFunctionResult {
 }
 
 export async function addFunction(options: AddFunctionOptions): Promise<AddFunctionResult> {
-  const project = await loadProject({ cwd: options.cwd })
+  const project = await loadProject(options)
   const template = await requireTemplate(options.template)
   const triggerName = options.trigger ?? options.name
   const scaffold = scaffoldFunction(template, {
@@ -46,7 +45,7 @@ export async function addFunction(options: AddFunctionOptions): Promise<AddFunct
   const edits: JsonEdit[] = [
     { path: ['functions', scaffold.functionName], value: { entry: scaffold.entry } },
     { path: ['triggers', scaffold.triggerName], value: scaffold.trigger },
-    ...appendToRootArray(project.text, 'domains', domainsAdded),
+    ...domainsAdded.map((domain): JsonEdit => ({ append: 'domains', value: domain })),
   ]
   const text = applyJsonEdits(project.text, edits)
   await mkdir(dirname(file), { recursive: true })

@@ -9,7 +9,13 @@ import {
   type ParseError,
 } from 'jsonc-parser'
 import type { z } from 'zod'
-import { ConfigError, UserError, describeSystemError, type ConfigProblem } from '../shared/errors.js'
+import {
+  ConfigError,
+  UserError,
+  describeSystemError,
+  formatConfigProblem,
+  type ConfigProblem,
+} from '../shared/errors.js'
 import { projectConfigSchema, type ProjectConfig } from './schema.js'
 
 export const CONFIG_FILE = 'centrali.json'
@@ -46,7 +52,13 @@ export async function findProjectRoot(cwd: string): Promise<string> {
   }
 }
 
-export async function loadProject(options: { cwd: string }): Promise<Project> {
+export interface LoadOptions {
+  cwd: string
+  /** Receives problems that do not stop the command, such as unknown keys. */
+  warn?: (message: string) => void
+}
+
+export async function loadProject(options: LoadOptions): Promise<Project> {
   const root = await findProjectRoot(options.cwd)
   const configPath = join(root, CONFIG_FILE)
   let text: string
@@ -57,6 +69,7 @@ export async function loadProject(options: { cwd: string }): Promise<Project> {
   }
   const shownPath = relative(options.cwd, configPath) || CONFIG_FILE
   const { config, warnings } = parseProjectConfig(text, shownPath)
+  for (const warning of warnings) options.warn?.(formatConfigProblem(warning))
   return { root, configPath, text, config, warnings }
 }
 
@@ -101,7 +114,10 @@ export function parseProjectConfig(
   const warnings: ConfigProblem[] = []
   for (;;) {
     const result = projectConfigSchema.safeParse(input)
-    if (result.success) return { config: result.data, warnings }
+    if (result.success) {
+      warnings.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0))
+      return { config: result.data, warnings }
+    }
     const unknownKeys = result.error.issues.filter((issue) => issue.code === 'unrecognized_keys')
     const errors = result.error.issues.filter((issue) => issue.code !== 'unrecognized_keys')
     if (errors.length > 0) {
@@ -141,12 +157,10 @@ function describeIssue(issue: Issue): { path: PropertyKey[]; message: string }[]
 }
 
 function humanMessage(issue: Issue): string {
-  if (issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')) {
-    return issue.input === undefined
-      ? `missing, expected ${issue.expected}`
-      : `expected ${issue.expected}, got ${typeName(issue.input)}`
-  }
-  return issue.message
+  if (issue.code !== 'invalid_type') return issue.message
+  const generic = issue.message.startsWith('Invalid input')
+  if (issue.input === undefined) return `missing: ${generic ? `expected ${issue.expected}` : issue.message}`
+  return generic ? `expected ${issue.expected}, got ${typeName(issue.input)}` : issue.message
 }
 
 function typeName(value: unknown): string {

@@ -3,14 +3,13 @@ import { join, relative } from 'node:path'
 import { parseDotenv } from '../secrets/dotenv.js'
 import { SECRET_NAME_PATTERN, SecretsStore, assertSecretName } from '../secrets/store.js'
 import { UserError, describeSystemError } from '../shared/errors.js'
-import { loadProject, type Project } from './load.js'
+import { loadProject, type LoadOptions, type Project } from './load.js'
 import { secretReferences } from './schema.js'
 
 /** The project's secrets store lives in its git-ignored `.centrali/` folder (DESIGN §4). */
 export const SECRETS_FILE = '.centrali/secrets.json'
 
-export interface SecretsContext {
-  cwd: string
+export interface SecretsContext extends LoadOptions {
   env: NodeJS.ProcessEnv
 }
 
@@ -20,7 +19,7 @@ export interface SecretUse {
 }
 
 async function openProjectStore(context: SecretsContext): Promise<{ project: Project; store: SecretsStore }> {
-  const project = await loadProject({ cwd: context.cwd })
+  const project = await loadProject(context)
   const path = join(project.root, SECRETS_FILE)
   const store = await SecretsStore.open({
     path,

@@ -14,7 +14,7 @@ export interface DotenvProblem {
   message: string
 }
 
-const ASSIGNMENT = /^\s*(?:export\s+)?([^=\s]+)\s*=\s?(.*)$/
+const ASSIGNMENT = /^\s*(?:export\s+)?([^=\s]+)\s*=(.*)$/
 
 export function parseDotenv(text: string): { entries: DotenvEntry[]; problems: DotenvProblem[] } {
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/)
@@ -30,7 +30,8 @@ export function parseDotenv(text: string): { entries: DotenvEntry[]; problems: D
       continue
     }
     const name = match[1]!
-    let rest = match[2]!.trimStart()
+    const raw = match[2]!
+    let rest = raw.trimStart()
     let value: string
     const quote = rest[0]
     if (quote === '"' || quote === "'") {
@@ -57,7 +58,8 @@ export function parseDotenv(text: string): { entries: DotenvEntry[]; problems: D
       rest = body.slice(0, end)
       value = quote === '"' ? unescapeDoubleQuoted(rest) : rest
     } else {
-      value = rest.replace(/\s+#.*$/, '').trim()
+      // ` #` starts a comment; a value that is only a comment is empty.
+      value = /^\s*#/.test(raw) && raw !== rest ? '' : rest.replace(/\s+#.*$/, '').trim()
     }
     entries.push({ name, value, line: lineNumber })
   }

@@ -29,7 +29,7 @@ export function keyFilePath(env: NodeJS.ProcessEnv): string {
 }
 
 export async function resolveSecretsKey(options: KeyOptions): Promise<SecretsKey | undefined> {
-  const fromEnv = options.env[KEY_ENV]
+  const fromEnv = options.env[KEY_ENV]?.trim()
   if (fromEnv !== undefined && fromEnv !== '') {
     return { key: decodeKey(fromEnv, KEY_ENV), source: KEY_ENV }
   }

@@ -105,6 +105,7 @@ export class SecretsStore {
   }
 
   async save(): Promise<void> {
+    if (Object.keys(this.file.secrets).length === 0) delete this.file.keyId
     await mkdir(dirname(this.options.path), { recursive: true, mode: 0o700 })
     await writeFileAtomic(this.options.path, `${JSON.stringify(this.file, null, 2)}\n`, { mode: 0o600 })
   }
@@ -127,7 +128,8 @@ export class SecretsStore {
           },
         )
       }
-      if (this.file.keyId !== undefined && this.file.keyId !== keyId(resolved.key)) {
+      // An empty store holds nothing the old key could open: it simply takes the current key.
+      if (!empty && this.file.keyId !== undefined && this.file.keyId !== keyId(resolved.key)) {
         throw new UserError(
           'SECRETS_WRONG_KEY',
           `${this.shownPath} was encrypted with another key (key id ${this.file.keyId}); the key from ${resolved.source} has id ${keyId(resolved.key)}.`,
@@ -173,8 +175,9 @@ async function readStore(options: StoreOptions): Promise<StoreFile> {
   } catch {
     throw corrupt(text.trim() === '' ? 'it is empty' : 'it is not complete JSON (truncated?)')
   }
-  if (typeof data !== 'object' || data === null) throw corrupt('it is not an object')
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw corrupt('it is not an object')
   const { version, keyId: storedKeyId, secrets } = data as Record<string, unknown>
+  if (version === undefined) throw corrupt('it has no "version"')
   if (version !== STORE_VERSION) {
     throw new UserError(
       'SECRETS_STORE_VERSION',

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { open, rename, unlink } from 'node:fs/promises'
+import { open, rename, stat, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 
 export interface AtomicWriteOptions {
@@ -22,6 +22,8 @@ export async function writeFileAtomic(
   const mode = options.mode ?? (await existingMode(path)) ?? 0o644
   const handle = await open(temporary, 'wx', mode)
   try {
+    // open() applies the umask; chmod does not, so an existing 0664 file stays 0664.
+    await handle.chmod(mode)
     await handle.writeFile(content)
     await handle.sync()
   } catch (error) {
@@ -41,12 +43,7 @@ export async function writeFileAtomic(
 
 async function existingMode(path: string): Promise<number | undefined> {
   try {
-    const handle = await open(path, 'r')
-    try {
-      return (await handle.stat()).mode & 0o777
-    } finally {
-      await handle.close()
-    }
+    return (await stat(path)).mode & 0o777
   } catch {
     return undefined
   }

@@ -57,22 +57,26 @@ describe('writeFileAtomic', () => {
     expect(await temporaryFiles('file.json')).toEqual([])
   })
 
-  it.each([0o600, 0o640, 0o644, 0o700, 0o755, 0o664, 0o666])('an existing file keeps its mode %o', async (mode) => {
-    const target = join(tmp, 'kept.txt')
-    await writeFile(target, 'old')
-    await chmod(target, mode)
-    await writeFileAtomic(target, 'new')
-    expect(await readFile(target, 'utf8')).toBe('new')
-    expect((await modeOf(target)).toString(8)).toBe(mode.toString(8))
-  })
+  // 0664 and 0666 are common for files shared with a group; the umask must not quietly narrow them.
+  it.each(['600', '640', '644', '700', '755', '664', '666'])(
+    'an existing file keeps its mode %s',
+    async (octal) => {
+      const mode = parseInt(octal, 8)
+      const target = join(tmp, 'kept.txt')
+      await writeFile(target, 'old')
+      await chmod(target, mode)
+      await writeFileAtomic(target, 'new')
+      expect(await readFile(target, 'utf8')).toBe('new')
+      expect((await modeOf(target)).toString(8)).toBe(octal)
+    },
+  )
 
   it.each([
-    { existing: 0o644, mode: 0o600 },
-    { existing: 0o600, mode: 0o644 },
-    { existing: undefined, mode: 0o600 },
-    { existing: undefined, mode: 0o640 },
-    { existing: 0o600, mode: 0o660 },
-  ])('an explicit mode $mode wins over the existing mode $existing', async ({ existing, mode }) => {
+    { existing: 0o644, mode: 0o600, title: '600 over an existing 644' },
+    { existing: 0o600, mode: 0o644, title: '644 over an existing 600' },
+    { existing: undefined, mode: 0o600, title: '600 for a new file' },
+    { existing: undefined, mode: 0o640, title: '640 for a new file' },
+  ])('an explicit mode wins: $title', async ({ existing, mode }) => {
     const target = join(tmp, 'explicit.txt')
     if (existing !== undefined) {
       await writeFile(target, 'old')
@@ -100,61 +104,59 @@ describe('writeFileAtomic', () => {
 
   it('leaves one complete version when writers race', async () => {
     const target = join(tmp, 'race.txt')
-    const contents = Array.from({ length: 12 }, (_, index) => `${index}:`.padEnd(50_000 + index * 1000, 'abc'))
+    const contents = Array.from({ length: 12 }, (_, index) =>
+      `${index}:`.padEnd(50_000 + index * 1000, 'abc'),
+    )
     await Promise.all(contents.map((content) => writeFileAtomic(target, content)))
     expect(contents).toContain(await readFile(target, 'utf8'))
     expect(await temporaryFiles('race.txt')).toEqual([])
   })
 
-  it(
-    'keeps the old content when the writer is killed in the middle of writing',
-    async () => {
-      const target = join(tmp, 'target.txt')
-      await writeFile(target, 'old content')
-      const size = 300 * 1024 * 1024
-      const script = [
-        `const { writeFileAtomic } = await import(${JSON.stringify(pathToFileURL(atomicWriteSource).href)})`,
-        `const content = Buffer.alloc(${size}, 0x61)`,
-        `await writeFileAtomic(${JSON.stringify(target)}, content)`,
-        `process.stdout.write('finished\\n')`,
-      ].join('\n')
-      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', script], {
-        cwd: projectRoot,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-      let output = ''
-      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
-      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
-      const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
-      let running = true
-      void exited.then(() => (running = false))
+  it('keeps the old content when the writer is killed in the middle of writing', async () => {
+    const target = join(tmp, 'target.txt')
+    await writeFile(target, 'old content')
+    const size = 300 * 1024 * 1024
+    const script = [
+      `const { writeFileAtomic } = await import(${JSON.stringify(pathToFileURL(atomicWriteSource).href)})`,
+      `const content = Buffer.alloc(${size}, 0x61)`,
+      `await writeFileAtomic(${JSON.stringify(target)}, content)`,
+      `process.stdout.write('finished\\n')`,
+    ].join('\n')
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', script], {
+      cwd: projectRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+    let running = true
+    void exited.then(() => (running = false))
 
-      try {
-        let seen: string[] = []
-        const deadline = Date.now() + 15_000
-        while (running && seen.length === 0 && Date.now() < deadline) {
-          seen = await temporaryFiles('target.txt')
-          if (seen.length === 0) await new Promise((resolve) => setTimeout(resolve, 2))
-        }
-        expect(seen, `the writer never created its temporary file; output: ${output}`).toHaveLength(1)
-        child.kill('SIGKILL')
-        const [code, signal] = await exited
-        expect({ code, signal }, `the writer finished before it could be killed; output: ${output}`).toEqual({
-          code: null,
-          signal: 'SIGKILL',
-        })
-        expect(output).not.toContain('finished')
-
-        expect(await readFile(target, 'utf8')).toBe('old content')
-        // The crash left the half-written temporary file beside the target, never in its place.
-        const [temporary] = await temporaryFiles('target.txt')
-        expect(temporary).toMatch(/^\.target\.txt\.[0-9a-f]{12}\.tmp$/)
-        expect((await stat(join(tmp, temporary!))).size).toBeLessThanOrEqual(size)
-      } finally {
-        if (running) child.kill('SIGKILL')
-        await exited
+    try {
+      let seen: string[] = []
+      const deadline = Date.now() + 15_000
+      while (running && seen.length === 0 && Date.now() < deadline) {
+        seen = await temporaryFiles('target.txt')
+        if (seen.length === 0) await new Promise((resolve) => setTimeout(resolve, 2))
       }
-    },
-    20_000,
-  )
+      expect(seen, `the writer never created its temporary file; output: ${output}`).toHaveLength(1)
+      child.kill('SIGKILL')
+      const [code, signal] = await exited
+      expect({ code, signal }, `the writer finished before it could be killed; output: ${output}`).toEqual({
+        code: null,
+        signal: 'SIGKILL',
+      })
+      expect(output).not.toContain('finished')
+
+      expect(await readFile(target, 'utf8')).toBe('old content')
+      // The crash left the half-written temporary file beside the target, never in its place.
+      const [temporary] = await temporaryFiles('target.txt')
+      expect(temporary).toMatch(/^\.target\.txt\.[0-9a-f]{12}\.tmp$/)
+      expect((await stat(join(tmp, temporary!))).size).toBeLessThanOrEqual(size)
+    } finally {
+      if (running) child.kill('SIGKILL')
+      await exited
+    }
+  }, 20_000)
 })

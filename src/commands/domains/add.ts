@@ -27,7 +27,7 @@ addresses unless --ip.`
   async run(): Promise<AddDomainsResult> {
     const { argv, flags } = await this.parse(DomainsAdd)
     const result = await addDomains({
-      cwd: this.context(flags).cwd,
+      ...this.context(flags),
       hosts: argv as string[],
       allowIp: flags.ip,
     })

@@ -10,7 +10,7 @@ export default class DomainsList extends BaseCommand {
 
   async run(): Promise<ListDomainsResult> {
     const { flags } = await this.parse(DomainsList)
-    const result = await listDomains({ cwd: this.context(flags).cwd })
+    const result = await listDomains(this.context(flags))
     const { output } = this
     if (result.domains.length === 0)
       output.info(

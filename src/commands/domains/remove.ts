@@ -19,7 +19,7 @@ export default class DomainsRemove extends BaseCommand {
 
   async run(): Promise<RemoveDomainsResult> {
     const { argv, flags } = await this.parse(DomainsRemove)
-    const result = await removeDomains({ cwd: this.context(flags).cwd, hosts: argv as string[] })
+    const result = await removeDomains({ ...this.context(flags), hosts: argv as string[] })
     this.output.success(`Removed ${result.removed.join(', ')}`)
     return result
   }

@@ -43,7 +43,7 @@ export default class FunctionsNew extends BaseCommand {
       )
     }
     const result = await addFunction({
-      cwd: this.context(flags).cwd,
+      ...this.context(flags),
       name: args.name,
       template,
       ...(flags.trigger === undefined ? {} : { trigger: flags.trigger }),

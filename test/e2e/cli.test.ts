@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createSandbox, type Sandbox } from '../helpers/cli.js'
+
+let sandbox: Sandbox
+beforeAll(async () => {
+  sandbox = await createSandbox()
+})
+afterAll(async () => {
+  await sandbox.cleanup()
+})
+
+const COMMANDS = [
+  'init',
+  'functions new',
+  'domains add',
+  'domains remove',
+  'domains list',
+  'secrets set',
+  'secrets list',
+  'secrets remove',
+  'secrets import',
+]
+
+describe('the centrali command line', () => {
+  it('--help lists every command and topic', async () => {
+    const result = await sandbox.run(['--help'])
+    expect(result.exitCode).toBe(0)
+    for (const word of ['init', 'domains', 'secrets', 'functions', 'autocomplete'])
+      expect(result.stdout).toContain(word)
+  })
+
+  it.each(COMMANDS)('`%s --help` shows examples and the --json flag', async (command) => {
+    const result = await sandbox.run([...command.split(' '), '--help'])
+    expect(result.exitCode).toBe(0)
+    expect(result.stdout).toContain('EXAMPLES')
+    expect(result.stdout).toContain(`$ centrali ${command}`)
+    expect(result.stdout).toContain('--json')
+  })
+
+  it('suggests the closest command for a typo and exits 2', async () => {
+    const result = await sandbox.run(['domain', 'lst'])
+    expect(result.exitCode).toBe(2)
+    expect(result.stderr).toContain('is not a centrali command')
+  })
+
+  it('an unknown flag is a usage error: exit 2, JSON error on stdout with --json', async () => {
+    const human = await sandbox.run(['domains', 'list', '--bogus'])
+    expect(human.exitCode).toBe(2)
+    expect(human.stderr).toContain('Nonexistent flag: --bogus')
+    expect(human.stderr).toContain('USAGE_ERROR')
+    const json = await sandbox.run(['domains', 'list', '--bogus', '--json'])
+    expect(json.exitCode).toBe(2)
+    expect(json.json<{ error: { code: string } }>().error.code).toBe('USAGE_ERROR')
+  })
+
+  it('a missing argument is a usage error (exit 2)', async () => {
+    const result = await sandbox.run(['secrets', 'remove'])
+    expect(result.exitCode).toBe(2)
+    expect(result.stderr).toMatch(/Missing 1 required arg/)
+  })
+
+  it('outside a project, commands that need one exit 1 with a hint to run init', async () => {
+    const result = await sandbox.run(['domains', 'list', '--json'])
+    expect(result.exitCode).toBe(1)
+    const { error } = result.json<{ error: { code: string; message: string; hint: string } }>()
+    expect(error.code).toBe('PROJECT_NOT_FOUND')
+    expect(error.hint).toContain('centrali init')
+    // Only bugs print a stack.
+    const human = await sandbox.run(['domains', 'list'])
+    expect(human.stderr).not.toMatch(/\n\s+at /)
+  })
+
+  it('shell completion is available', async () => {
+    const result = await sandbox.run(['autocomplete', 'bash'])
+    expect(result.exitCode).toBe(0)
+    expect(result.stdout).toMatch(/autocomplete/i)
+  })
+
+  it('--version prints the version', async () => {
+    const result = await sandbox.run(['--version'])
+    expect(result.exitCode).toBe(0)
+    expect(result.stdout).toMatch(/^centrali\/\d+\.\d+\.\d+/)
+  })
+})
