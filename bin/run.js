@@ -1,6 +1,14 @@
 #!/usr/bin/env node
 import { flush, handle, run } from '../dist/cli/main.js'
 
+// Interrupted (Ctrl-C outside a prompt, or SIGINT from a parent): exit 130 as DESIGN §7 says.
+// Writes are atomic, so stopping here never leaves a half-written file. Long-running commands
+// (dev, serve) replace this handler with their own graceful shutdown.
+process.once('SIGINT', () => {
+  process.stderr.write('\nOperation cancelled\n')
+  process.exit(130)
+})
+
 try {
   await run(process.argv.slice(2), import.meta.url)
   await flush()

@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { writeFileAtomic } from '../shared/atomic-write.js'
-import { toJsonSchema } from './schema.js'
+import * as z from 'zod/mini'
+import { projectConfigSchema } from './schema.js'
 
 /**
  * The JSON Schema editors use to complete centrali.json. It is written into the project's
@@ -10,6 +11,15 @@ import { toJsonSchema } from './schema.js'
  */
 export const SCHEMA_FILE = '.centrali/centrali.schema.json'
 export const SCHEMA_REF = SCHEMA_FILE
+
+/** Kept out of schema.ts: the JSON Schema generator is large, and only `init` and the build need it. */
+export function toJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(projectConfigSchema, { target: 'draft-7', io: 'input' }),
+    title: 'centrali.json',
+    description: 'A centrali project: functions, endpoint triggers, allowed domains and deploy targets.',
+  }
+}
 
 export function schemaText(): string {
   return `${JSON.stringify(toJsonSchema(), null, 2)}\n`

@@ -1,7 +1,7 @@
 import * as z from 'zod/mini'
 import { en } from 'zod/locales'
 import { parseStoredDomainEntry } from '../egress/domain-entry.js'
-import { SECRET_NAME_PATTERN } from '../secrets/store.js'
+import { SECRET_NAME_PATTERN } from '../secrets/names.js'
 
 /**
  * The one truth about `centrali.json`: TypeScript types, runtime validation, error messages and the
@@ -187,12 +187,4 @@ export function secretReferences(
     }
   }
   return references
-}
-
-export function toJsonSchema(): Record<string, unknown> {
-  return {
-    ...z.toJSONSchema(projectConfigSchema, { target: 'draft-7', io: 'input' }),
-    title: 'centrali.json',
-    description: 'A centrali project: functions, endpoint triggers, allowed domains and deploy targets.',
-  }
 }

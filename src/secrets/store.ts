@@ -4,6 +4,7 @@ import { writeFileAtomic } from '../shared/atomic-write.js'
 import { UserError } from '../shared/errors.js'
 import { decryptValue, encryptValue, keyId, type Envelope } from './envelope.js'
 import { resolveSecretsKey, type SecretsKey } from './key.js'
+import { SECRET_NAME_PATTERN } from './names.js'
 
 /**
  * The project's encrypted secrets store, `.centrali/secrets.json`:
@@ -15,7 +16,6 @@ import { resolveSecretsKey, type SecretsKey } from './key.js'
  * from a store that parsed, and lands through an atomic rename.
  */
 export const STORE_VERSION = 1
-export const SECRET_NAME_PATTERN = /^[A-Z_][A-Z0-9_]*$/
 
 interface StoredSecret extends Envelope {
   updatedAt: string

@@ -82,3 +82,24 @@ describe('the centrali command line', () => {
     expect(result.stdout).toMatch(/^centrali\/\d+\.\d+\.\d+/)
   })
 })
+
+describe('interruption', () => {
+  it('SIGINT while a command waits exits 130 with "Operation cancelled"', async () => {
+    const { execa } = await import('execa')
+    const { CLI } = await import('../helpers/cli.js')
+    const init = await sandbox.run(['init', 'sig', '--template', 'openai', '--yes'])
+    expect(init.exitCode).toBe(0)
+    // `secrets set` reads the value from stdin, which stays open: the command waits.
+    const child = execa(process.execPath, [CLI, 'secrets', 'set', 'OPENAI_API_KEY'], {
+      cwd: `${sandbox.dir}/sig`,
+      env: sandbox.env,
+      stdin: 'pipe',
+      reject: false,
+    })
+    await new Promise((resolve) => setTimeout(resolve, 3000))
+    child.kill('SIGINT')
+    const result = await child
+    expect(result.exitCode).toBe(130)
+    expect(String(result.stderr)).toContain('Operation cancelled')
+  })
+})

@@ -1,4 +1,5 @@
-import { Args, Flags } from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../../cli/base-command.js'
 import { ask, isInteractive, missingAnswersError } from '../../cli/prompts.js'
 import { setSecret, type SetSecretResult } from '../../project/secrets.js'
