@@ -29,11 +29,18 @@ run([cli, 'secrets', 'set', 'OPENAI_API_KEY', '--value', 'sk-bench'], app)
 
 const cases = [
   { name: 'node -e 0 (baseline)', argv: ['-e', '0'] },
-  { name: "node -e \"import('@oclif/core')\"", argv: ['--input-type=module', '-e', "await import('@oclif/core')"], cwd: root },
+  {
+    name: 'node -e "import(\'@oclif/core\')"',
+    argv: ['--input-type=module', '-e', "await import('@oclif/core')"],
+    cwd: root,
+  },
   { name: 'centrali --help', argv: [cli, '--help'] },
   { name: 'centrali domains list --json', argv: [cli, 'domains', 'list', '--json'], cwd: app },
   { name: 'centrali secrets list --json', argv: [cli, 'secrets', 'list', '--json'], cwd: app },
-  { name: 'centrali init --template stripe --yes', argv: [cli, 'init', 'x', '--template', 'stripe', '--yes', '--force'] },
+  {
+    name: 'centrali init --template stripe --yes',
+    argv: [cli, 'init', 'x', '--template', 'stripe', '--yes', '--force'],
+  },
 ]
 
 for (const item of cases) run(item.argv, item.cwd) // warm the file cache
@@ -62,5 +69,6 @@ if (asJson) {
   console.log(`Cold-process start, ${runs} runs each, node ${process.version}\n`)
   console.log('| command | median ms | min ms | × node -e 0 |')
   console.log('|---|---:|---:|---:|')
-  for (const row of rows) console.log(`| \`${row.command}\` | ${row.medianMs} | ${row.minMs} | ${row.ratioToNode} |`)
+  for (const row of rows)
+    console.log(`| \`${row.command}\` | ${row.medianMs} | ${row.minMs} | ${row.ratioToNode} |`)
 }
