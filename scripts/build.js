@@ -19,6 +19,8 @@ const commandFiles = (await readdir(`${root}src/commands`, { recursive: true }))
   .map((file) => file.replace(/\.ts$/, ''))
 const entryPoints = {
   'cli/main': 'src/cli/main.ts',
+  // The sandbox worker runs in its own thread: an entry of its own (see src/sandbox/pool.ts).
+  'sandbox/worker': 'src/sandbox/worker.ts',
   'project/schema-file': 'src/project/schema-file.ts',
   ...Object.fromEntries(commandFiles.map((file) => [`commands/${file}`, `src/commands/${file}.ts`])),
 }
@@ -37,7 +39,8 @@ await build({
   keepNames: true,
   chunkNames: 'chunks/[name]-[hash]',
   // oclif reaches for these only to run TypeScript sources in development (bin/dev.js).
-  external: ['typescript', 'ts-node', 'tsx', 'pnpapi'],
+  // esbuild itself ships a native binary: it stays a package, loaded at run time.
+  external: ['typescript', 'ts-node', 'tsx', 'pnpapi', 'esbuild'],
   // Prefer ES module builds: jsonc-parser's "main" is a UMD file esbuild cannot follow.
   mainFields: ['module', 'main'],
   // CommonJS dependencies inside an ES module bundle still call require() and read __dirname.

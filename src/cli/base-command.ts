@@ -2,7 +2,7 @@ import { Command } from '@oclif/core/command'
 import * as Errors from '@oclif/core/errors'
 import * as Flags from '@oclif/core/flags'
 import type * as Interfaces from '@oclif/core/interfaces'
-import { CancelledError, CentraliError, UsageError, describeSystemError } from '../shared/errors.js'
+import { CentraliError, UsageError, describeSystemError } from '../shared/errors.js'
 import { colorEnabled, createOutput, painter, renderErrorText, type Output } from './output.js'
 
 export type BaseFlags = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags']>
@@ -68,7 +68,6 @@ export abstract class BaseCommand extends Command {
 
 function toCentraliError(error: Error): CentraliError | undefined {
   if (error instanceof CentraliError) return error
-  if (error.name === 'ExitPromptError' || error.name === 'AbortPromptError') return new CancelledError()
   if (error instanceof Errors.CLIError && 'parse' in error) {
     // oclif's parser: unknown flag, missing argument, bad option value.
     return new UsageError('USAGE_ERROR', error.message.replace(/\nSee more help with --help$/, ''), {

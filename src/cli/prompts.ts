@@ -34,3 +34,21 @@ export function missingAnswersError(missing: readonly string[], alternative?: st
     alternative === undefined ? {} : { hint: alternative },
   )
 }
+
+/** The template question, shared by `init` and `functions new`. */
+export async function askTemplate(): Promise<string> {
+  const { loadAllTemplates } = await import('../project/templates.js')
+  const templates = await loadAllTemplates()
+  return ask((p, context) =>
+    p.select(
+      {
+        message: 'Template',
+        choices: templates.map((template) => ({
+          value: template.name,
+          name: `${template.name}: ${template.description}`,
+        })),
+      },
+      context,
+    ),
+  )
+}

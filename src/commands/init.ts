@@ -2,10 +2,16 @@ import { basename, resolve } from 'node:path'
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../cli/base-command.js'
-import { ask, isInteractive, missingAnswersError } from '../cli/prompts.js'
-import { initProject, type InitResult } from '../project/init.js'
+import { ask, askTemplate, isInteractive, missingAnswersError } from '../cli/prompts.js'
+import {
+  DEFAULT_PROJECT_NAME,
+  initProject,
+  isFolderEmpty,
+  projectFolder,
+  type InitResult,
+} from '../project/init.js'
 import { nameProblem, normalizeDomains, requireTemplate } from '../project/scaffold.js'
-import { BUILTIN_TEMPLATES, DEFAULT_TEMPLATE, loadAllTemplates } from '../project/templates.js'
+import { BUILTIN_TEMPLATES } from '../project/templates.js'
 
 export default class Init extends BaseCommand {
   static override summary = 'Create a project from a provider template.'
@@ -27,63 +33,60 @@ Asks for what is missing on a terminal; elsewhere pass the flags, or --yes for t
   }
 
   static override flags = {
-    template: Flags.string({ char: 't', description: 'Provider template.', options: BUILTIN_TEMPLATES }),
-    name: Flags.string({ char: 'n', description: 'Project name (default: the folder name).' }),
+    template: Flags.string({
+      char: 't',
+      description: 'Provider template (default: generic).',
+      options: [...BUILTIN_TEMPLATES],
+    }),
+    name: Flags.string({
+      char: 'n',
+      description: `Project name (default: the folder name, else ${DEFAULT_PROJECT_NAME}).`,
+    }),
     function: Flags.string({ description: "Function name (default: the template's)." }),
     trigger: Flags.string({ description: "Endpoint trigger name (default: the template's)." }),
     domain: Flags.string({ description: 'Extra allowed domain (repeatable).', multiple: true }),
     yes: Flags.boolean({ char: 'y', description: 'Take the default for every question.' }),
-    force: Flags.boolean({ description: 'Write into a folder that is not empty.' }),
+    force: Flags.boolean({
+      description:
+        'Write into a folder that is not empty (a .gitignore gets a line added; README.md and tsconfig.json are kept).',
+    }),
   }
 
   async run(): Promise<InitResult> {
     const { args, flags } = await this.parse(Init)
     const { cwd } = this.context(flags)
     const interactive = isInteractive() && !flags.yes
+    const answers = {
+      projectName: flags.name ?? (args.dir === undefined ? undefined : basename(resolve(cwd, args.dir))),
+      template: flags.template,
+      functionName: flags.function,
+      triggerName: flags.trigger,
+      extraDomains: flags.domain ?? [],
+      force: flags.force,
+    }
 
     if (!interactive && !flags.yes) {
       const missing = [
-        ...(flags.template === undefined ? [`--template <${BUILTIN_TEMPLATES.join('|')}>`] : []),
-        ...(flags.name === undefined && args.dir === undefined
-          ? ['--name <name> (or a [dir] argument)']
-          : []),
+        ...(answers.template === undefined ? [`--template <${BUILTIN_TEMPLATES.join('|')}>`] : []),
+        ...(answers.projectName === undefined ? ['--name <name> (or a [dir] argument)'] : []),
       ]
       if (missing.length > 0) throw missingAnswersError(missing, 'Or pass --yes to take the defaults.')
     }
 
-    let name = flags.name ?? (args.dir === undefined ? undefined : basename(resolve(cwd, args.dir)))
-    let templateName = flags.template
-    let functionName = flags.function
-    let triggerName = flags.trigger
-    let extraDomains = flags.domain ?? []
-    let force = flags.force
-
     if (interactive) {
-      const templates = await loadAllTemplates()
-      name ??= await ask((p, context) =>
+      answers.projectName ??= await ask((p, context) =>
         p.input(
           {
             message: 'Project name',
-            default: 'my-proxy',
+            default: DEFAULT_PROJECT_NAME,
             validate: (value) => nameProblem('project', value) ?? true,
           },
           context,
         ),
       )
-      templateName ??= await ask((p, context) =>
-        p.select(
-          {
-            message: 'Template',
-            choices: templates.map((template) => ({
-              value: template.name,
-              name: `${template.name}: ${template.description}`,
-            })),
-          },
-          context,
-        ),
-      )
-      const template = await requireTemplate(templateName)
-      functionName ??= await ask((p, context) =>
+      answers.template ??= await askTemplate()
+      const template = await requireTemplate(answers.template)
+      answers.functionName ??= await ask((p, context) =>
         p.input(
           {
             message: 'Function name',
@@ -93,7 +96,7 @@ Asks for what is missing on a terminal; elsewhere pass the flags, or --yes for t
           context,
         ),
       )
-      triggerName ??= await ask((p, context) =>
+      answers.triggerName ??= await ask((p, context) =>
         p.input(
           {
             message: 'Endpoint trigger name',
@@ -113,33 +116,20 @@ Asks for what is missing on a terminal; elsewhere pass the flags, or --yes for t
             context,
           ),
         )
-        extraDomains = splitList(answer)
+        answers.extraDomains = splitList(answer)
+      }
+      const folder = projectFolder({ directory: args.dir, projectName: answers.projectName })
+      if (!answers.force && !(await isFolderEmpty(resolve(cwd, folder)))) {
+        answers.force = await ask((p, context) =>
+          p.confirm(
+            { message: `${folder} is not empty. Write the project files into it anyway?`, default: false },
+            context,
+          ),
+        )
       }
     }
 
-    templateName ??= DEFAULT_TEMPLATE
-    const template = await requireTemplate(templateName)
-    name ??= 'my-proxy'
-    const directory = args.dir ?? name
-    if (interactive && !force && (await folderHasFiles(resolve(cwd, directory)))) {
-      force = await ask((p, context) =>
-        p.confirm(
-          { message: `${directory} is not empty. Write the project files into it anyway?`, default: false },
-          context,
-        ),
-      )
-    }
-
-    const result = await initProject({
-      cwd,
-      directory,
-      projectName: name,
-      template: template.name,
-      functionName: functionName ?? template.function,
-      triggerName: triggerName ?? template.trigger,
-      extraDomains,
-      force,
-    })
+    const result = await initProject({ cwd, directory: args.dir, ...answers })
     this.render(result)
     return result
   }
@@ -151,6 +141,7 @@ Asks for what is missing on a terminal; elsewhere pass the flags, or --yes for t
       `Created ${result.projectName} from the ${result.template} template in ${result.directory}`,
     )
     for (const file of result.files) output.result(`  ${file}`)
+    for (const file of result.kept) output.result(`  ${file} (kept yours)`)
     output.result()
     output.result(output.paint('bold', 'Next steps:'))
     for (const step of result.nextSteps) output.result(`  ${step}`)
@@ -171,9 +162,4 @@ async function domainsProblem(value: string): Promise<string | undefined> {
   } catch (error) {
     return (error as Error).message
   }
-}
-
-async function folderHasFiles(path: string): Promise<boolean> {
-  const { readdir } = await import('node:fs/promises')
-  return (await readdir(path).catch(() => [])).length > 0
 }

@@ -1,21 +1,26 @@
-import { mkdir, readdir, readFile, copyFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile } from 'node:fs/promises'
 import { basename, dirname, join, relative, resolve } from 'node:path'
 import { writeFileAtomic } from '../shared/atomic-write.js'
 import { UserError } from '../shared/errors.js'
 import { CONFIG_FILE } from './load.js'
 import { nameProblem, normalizeDomains, requireTemplate, scaffoldFunction } from './scaffold.js'
 import { writeProjectConfig } from './edit.js'
-import { PROJECT_FILES_DIR, renderPlaceholders } from './templates.js'
-import { SCHEMA_FILE, SCHEMA_REF, installSchema } from './schema-file.js'
+import { DEFAULT_TEMPLATE, PROJECT_FILES_DIR, renderPlaceholders } from './templates.js'
+import { SCHEMA_FILE, installSchema } from './schema-file.js'
+import { setSecretCommand } from './secrets.js'
 
 export interface InitOptions {
   cwd: string
-  /** Folder to create the project in, relative to cwd. */
-  directory: string
-  projectName: string
-  template: string
-  functionName: string
-  triggerName: string
+  /** Folder to create the project in, relative to cwd; default: a folder named after the project. */
+  directory?: string
+  /** Default: my-proxy. */
+  projectName?: string
+  /** Default: generic. */
+  template?: string
+  /** Default: the template's. */
+  functionName?: string
+  /** Default: the template's. */
+  triggerName?: string
   /** Domains beyond the template's own. */
   extraDomains: readonly string[]
   force: boolean
@@ -29,20 +34,32 @@ export interface InitResult {
   trigger: string
   domains: string[]
   files: string[]
+  /** Files that were there already and were kept (with --force). */
+  kept: string[]
   secrets: { name: string; description: string; command: string }[]
   notes: string[]
   nextSteps: string[]
 }
 
 export const DEV_PORT = 8787
+export const DEFAULT_PROJECT_NAME = 'my-proxy'
+
+/** Project files a user may have written themselves: with --force they are kept, not replaced. */
+const KEPT_IF_PRESENT = new Set(['README.md', 'tsconfig.json'])
+const GITIGNORE_LINE = '.centrali/'
 
 export async function initProject(options: InitOptions): Promise<InitResult> {
-  const root = resolve(options.cwd, options.directory)
-  const shownRoot = relative(options.cwd, root) || '.'
-  const problem = nameProblem('project', options.projectName)
+  const projectName = options.projectName ?? DEFAULT_PROJECT_NAME
+  const problem = nameProblem('project', projectName)
   if (problem) throw new UserError('NAME_INVALID', problem)
-  const template = await requireTemplate(options.template)
-  const scaffold = scaffoldFunction(template, options)
+  const root = resolve(options.cwd, projectFolder(options))
+  const shownRoot = relative(options.cwd, root) || '.'
+  const template = await requireTemplate(options.template ?? DEFAULT_TEMPLATE)
+  const scaffold = scaffoldFunction(template, {
+    projectName,
+    functionName: options.functionName ?? template.function,
+    triggerName: options.triggerName ?? template.trigger,
+  })
   const { domains: extra, notes } = await normalizeDomains(options.extraDomains)
   const domains = [...new Set([...scaffold.domains, ...extra])]
 
@@ -52,13 +69,13 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
       'DIRECTORY_NOT_EMPTY',
       `${shownRoot} is not empty (${existing.slice(0, 3).join(', ')}${existing.length > 3 ? ', …' : ''}).`,
       {
-        hint: 'Pick a new folder, or pass --force to write the project files into this one (files with the same names are replaced).',
+        hint: 'Pick a new folder, or pass --force to write the project files into this one (an existing .gitignore gets a line added; README.md and tsconfig.json are kept; other files with the same names are replaced).',
       },
     )
   }
 
   const config = {
-    $schema: SCHEMA_REF,
+    $schema: SCHEMA_FILE,
     functions: { [scaffold.functionName]: { entry: scaffold.entry } },
     triggers: { [scaffold.triggerName]: scaffold.trigger },
     domains,
@@ -68,11 +85,11 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
   const secretSteps = scaffold.secrets
     .map(
       (secret, index) =>
-        `${index === 0 ? '1' : '   '}. Set ${secret.description}: \`centrali secrets set ${secret.name}\``,
+        `${index === 0 ? '1.' : '  '} Set ${secret.description}: \`${setSecretCommand(secret.name)}\``,
     )
     .join('\n')
   const placeholders = {
-    projectName: options.projectName,
+    projectName,
     functionName: scaffold.functionName,
     triggerName: scaffold.triggerName,
     examplePayload,
@@ -80,7 +97,13 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
   }
 
   const files: string[] = []
+  const kept: string[] = []
+  const present = new Set(existing)
   const write = async (path: string, content: string) => {
+    if (KEPT_IF_PRESENT.has(path) && present.has(path)) {
+      kept.push(path)
+      return
+    }
     const target = join(root, path)
     await mkdir(dirname(target), { recursive: true })
     await writeFileAtomic(target, content)
@@ -95,30 +118,38 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
     const source = join(PROJECT_FILES_DIR, file)
     // npm drops files named .gitignore from packages, so the template stores it as _gitignore.
     const target = file === '_gitignore' ? '.gitignore' : file
-    if (file.endsWith('.md'))
-      await write(target, renderPlaceholders(await readFile(source, 'utf8'), placeholders))
-    else {
-      await copyFile(source, join(root, target))
-      files.push(target)
-    }
+    const content = await readFile(source, 'utf8')
+    if (target === '.gitignore' && present.has(target)) {
+      // Never replace a user's .gitignore: it may be what keeps their .env out of git.
+      const current = await readFile(join(root, target), 'utf8')
+      if (
+        current.split(/\r?\n/).some((line) => line.trim() === GITIGNORE_LINE || line.trim() === '.centrali')
+      ) {
+        kept.push(target)
+      } else {
+        await writeFileAtomic(
+          join(root, target),
+          `${current}${current.endsWith('\n') || current === '' ? '' : '\n'}${GITIGNORE_LINE}\n`,
+        )
+        files.push(target)
+      }
+    } else await write(target, file.endsWith('.md') ? renderPlaceholders(content, placeholders) : content)
   }
   await installSchema(root)
   files.push(SCHEMA_FILE)
 
   const cd =
     shownRoot === '.' ? [] : [`cd ${shownRoot.includes(' ') ? JSON.stringify(shownRoot) : shownRoot}`]
-  const secrets = scaffold.secrets.map((secret) => ({
-    ...secret,
-    command: `centrali secrets set ${secret.name}`,
-  }))
+  const secrets = scaffold.secrets.map((secret) => ({ ...secret, command: setSecretCommand(secret.name) }))
   return {
     directory: root,
-    projectName: options.projectName,
+    projectName,
     template: template.name,
     function: scaffold.functionName,
     trigger: scaffold.triggerName,
     domains,
     files,
+    kept,
     secrets,
     notes,
     nextSteps: [
@@ -128,6 +159,28 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
       `curl -s http://127.0.0.1:${DEV_PORT}/endpoints/${scaffold.triggerName} -H 'content-type: application/json' -d '${examplePayload}'`,
     ],
   }
+}
+
+/** Where the project goes: `directory`, else a folder named after the project (a plain name then). */
+export function projectFolder(options: Pick<InitOptions, 'directory' | 'projectName'>): string {
+  if (options.directory !== undefined) return options.directory
+  const projectName = options.projectName ?? DEFAULT_PROJECT_NAME
+  const name = projectName.trim()
+  if (name === '.' || name === '..' || /[/\\:*?"<>|]/.test(name)) {
+    throw new UserError(
+      'NAME_INVALID',
+      `The project name "${projectName}" cannot be used as a folder name.`,
+      {
+        hint: 'Give the folder as the [dir] argument, or pick a name without path characters.',
+      },
+    )
+  }
+  return name
+}
+
+/** True when the folder does not exist or has nothing in it. */
+export async function isFolderEmpty(path: string): Promise<boolean> {
+  return (await listFolder(path)).length === 0
 }
 
 async function listFolder(path: string): Promise<string[]> {

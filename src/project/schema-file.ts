@@ -10,7 +10,6 @@ import { projectConfigSchema } from './schema.js'
  * and nothing fetched. The same text ships in the package as `centrali/centrali.schema.json`.
  */
 export const SCHEMA_FILE = '.centrali/centrali.schema.json'
-export const SCHEMA_REF = SCHEMA_FILE
 
 /** Kept out of schema.ts: the JSON Schema generator is large, and only `init` and the build need it. */
 export function toJsonSchema(): Record<string, unknown> {

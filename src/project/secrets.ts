@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { join, relative } from 'node:path'
+import { join, relative, resolve } from 'node:path'
 import { parseDotenv } from '../secrets/dotenv.js'
 import { SECRET_NAME_PATTERN } from '../secrets/names.js'
 import { SecretsStore, assertSecretName } from '../secrets/store.js'
@@ -9,6 +9,11 @@ import { secretReferences } from './schema.js'
 
 /** The project's secrets store lives in its git-ignored `.centrali/` folder (DESIGN §4). */
 export const SECRETS_FILE = '.centrali/secrets.json'
+
+/** The command that sets a secret, as shown in hints and next steps. */
+export function setSecretCommand(name: string): string {
+  return `centrali secrets set ${name}`
+}
 
 export interface SecretsContext extends LoadOptions {
   env: NodeJS.ProcessEnv
@@ -82,7 +87,7 @@ export async function listSecrets(context: SecretsContext): Promise<ListSecretsR
     secrets: store.list().map((secret) => ({ ...secret, usedBy: usesOf(project, secret.name) })),
     missing: referenced
       .filter((name) => !store.has(name))
-      .map((name) => ({ name, usedBy: usesOf(project, name), command: `centrali secrets set ${name}` })),
+      .map((name) => ({ name, usedBy: usesOf(project, name), command: setSecretCommand(name) })),
   }
 }
 
@@ -108,7 +113,7 @@ export interface ImportSecretsResult {
 export async function importSecrets(
   context: SecretsContext & { file: string },
 ): Promise<ImportSecretsResult> {
-  const path = join(context.cwd, context.file)
+  const path = resolve(context.cwd, context.file)
   let text: string
   try {
     text = await readFile(path, 'utf8')
@@ -120,12 +125,8 @@ export async function importSecrets(
     ...problems,
     ...entries.flatMap((entry) => {
       if (!SECRET_NAME_PATTERN.test(entry.name)) {
-        return [
-          {
-            line: entry.line,
-            message: `"${entry.name}" is not a valid secret name (capital letters, digits, "_")`,
-          },
-        ]
+        // The "name" of a bad line may be a pasted value: never echo it.
+        return [{ line: entry.line, message: 'not a valid secret name (capital letters, digits and "_")' }]
       }
       return entry.value === '' ? [{ line: entry.line, message: `${entry.name} has an empty value` }] : []
     }),

@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises'
-import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import * as z from 'zod/mini'
+import { packageRoot } from '../shared/package-root.js'
 import { paramValueSchema } from './schema.js'
 
 /**
@@ -10,7 +10,7 @@ import { paramValueSchema } from './schema.js'
  * domains and secrets; `<name>/function.ts` is the code; `_project/` holds the files every new
  * project gets. Text files go through one tiny `{{placeholder}}` step.
  */
-export const TEMPLATES_DIR = fileURLToPath(new URL('../../templates/', import.meta.url))
+export const TEMPLATES_DIR = join(packageRoot(), 'templates')
 export const PROJECT_FILES_DIR = join(TEMPLATES_DIR, '_project')
 
 /** The template names, for flag choices (which must be known without reading the disk). A test

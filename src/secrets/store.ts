@@ -188,6 +188,8 @@ async function readStore(options: StoreOptions): Promise<StoreFile> {
   if (typeof secrets !== 'object' || secrets === null || Array.isArray(secrets))
     throw corrupt('"secrets" is not an object')
   if (storedKeyId !== undefined && typeof storedKeyId !== 'string') throw corrupt('"keyId" is not a string')
+  // Every store with values records its key's fingerprint; without it a wrong key would go unseen.
+  if (storedKeyId === undefined && Object.keys(secrets).length > 0) throw corrupt('"keyId" is missing')
   for (const [name, value] of Object.entries(secrets)) {
     if (typeof value !== 'object' || value === null) throw corrupt(`the entry for ${name} is not an object`)
   }

@@ -1,5 +1,5 @@
 import { readFile, writeFile, mkdir, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { execa } from 'execa'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ROOT, createSandbox, type Sandbox } from '../helpers/cli.js'
@@ -166,6 +166,39 @@ describe('centrali init', () => {
     ])
   })
 
+  it('--force keeps the README and tsconfig you wrote and adds .centrali/ to your .gitignore', async () => {
+    const dir = join(sandbox.dir, 'existing')
+    await mkdir(dir)
+    await writeFile(join(dir, '.gitignore'), 'dist/\n.env')
+    await writeFile(join(dir, 'README.md'), '# mine\n')
+    await writeFile(join(dir, 'tsconfig.json'), '{ "mine": true }\n')
+    const result = await sandbox.run([
+      'init',
+      'existing',
+      '--template',
+      'openai',
+      '--yes',
+      '--force',
+      '--json',
+    ])
+    expect(result.exitCode).toBe(0)
+    expect(result.json<{ kept: string[] }>().kept.sort()).toEqual(['README.md', 'tsconfig.json'])
+    expect(await readFile(join(dir, '.gitignore'), 'utf8')).toBe('dist/\n.env\n.centrali/\n')
+    expect(await readFile(join(dir, 'README.md'), 'utf8')).toBe('# mine\n')
+    expect(await readFile(join(dir, 'tsconfig.json'), 'utf8')).toBe('{ "mine": true }\n')
+    // Run again: the .gitignore line is not added twice.
+    await sandbox.run(['init', 'existing', '--template', 'openai', '--yes', '--force'])
+    expect(await readFile(join(dir, '.gitignore'), 'utf8')).toBe('dist/\n.env\n.centrali/\n')
+  })
+
+  it('a project name that is a path is refused when it would be the folder', async () => {
+    const escape = `../escape-${basename(sandbox.dir)}`
+    const result = await sandbox.run(['init', '--name', escape, '--template', 'openai', '--json'])
+    expect(result.exitCode).toBe(1)
+    expect(result.json<{ error: { code: string } }>().error.code).toBe('NAME_INVALID')
+    await expect(stat(join(sandbox.dir, escape))).rejects.toThrow()
+  })
+
   it('without a terminal, names every missing flag in one usage error (exit 2)', async () => {
     const result = await sandbox.run(['init', '--json'])
     expect(result.exitCode).toBe(2)
@@ -227,6 +260,31 @@ describe('centrali init', () => {
     expect(config.domains).toEqual(['api.openai.com', 'api.partner.io'])
   })
 
+  it('secrets set asks for the value without showing it', async () => {
+    expect((await sandbox.run(['init', 'app', '--template', 'openai', '--yes'])).exitCode).toBe(0)
+    const value = 'sk-typed-at-the-prompt-123'
+    const transcript = await drivePty(
+      sandbox,
+      ['secrets', 'set', 'OPENAI_API_KEY', '--cwd', join(sandbox.dir, 'app')],
+      [[/Value for OPENAI_API_KEY/, `${value}\r`]],
+    )
+    expect(transcript.exitCode).toBe(0)
+    expect(transcript.output).toContain('Stored OPENAI_API_KEY')
+    expect(transcript.output).not.toContain(value)
+    expect(transcript.output).not.toContain('*'.repeat(value.length))
+    const list = await sandbox.run(['secrets', 'list', '--json'], { cwd: join(sandbox.dir, 'app') })
+    expect(list.json<{ secrets: { name: string }[] }>().secrets.map((secret) => secret.name)).toEqual([
+      'OPENAI_API_KEY',
+    ])
+  })
+
+  it('with CI set, a terminal gets no prompt: a usage error instead', async () => {
+    const transcript = await drivePty(sandbox, ['init'], [], { CI: 'true' })
+    expect(transcript.exitCode).toBe(2)
+    expect(transcript.output).toContain('--template')
+    expect(transcript.output).not.toContain('Project name')
+  })
+
   it('Ctrl-C at a prompt is "Operation cancelled", exit 130, and writes nothing', async () => {
     const transcript = await drivePty(sandbox, ['init'], [[/Project name/, '\u0003']])
     expect(transcript.exitCode).toBe(130)
@@ -243,11 +301,12 @@ async function drivePty(
   sandbox: Sandbox,
   args: string[],
   answers: [RegExp, string][],
+  env: Record<string, string> = {},
 ): Promise<{ exitCode: number; output: string }> {
   const command = [process.execPath, join(ROOT, 'bin/run.js'), ...args].map((part) => `'${part}'`).join(' ')
   const child = execa('script', ['-qfec', command, '/dev/null'], {
     cwd: sandbox.dir,
-    env: { ...sandbox.env, CI: undefined, TERM: 'xterm' },
+    env: { ...sandbox.env, CI: undefined, TERM: 'xterm', ...env },
     extendEnv: true,
     stdin: 'pipe',
     reject: false,

@@ -127,11 +127,12 @@ describe('centrali secrets', () => {
     const { error } = bad.json<{ error: { code: string; message: string } }>()
     expect(error.code).toBe('DOTENV_INVALID')
     expect(error.message).toContain('bad.env:2: expected NAME=value')
-    expect(error.message).toContain('bad.env:3: "lower"')
+    expect(error.message).toContain('bad.env:3: not a valid secret name')
+    expect(error.message).not.toContain('lower')
     expect(await readFile(storePath(), 'utf8')).toBe(before)
   })
 
-  it('a tampered value is a clear error naming the secret', async () => {
+  it('a damaged value is left as it is when another secret is set', async () => {
     await sandbox.run(['secrets', 'set', 'OPENAI_API_KEY', '--value', SECRET], { cwd: app })
     const store = JSON.parse(await readFile(storePath(), 'utf8'))
     const data = Buffer.from(store.secrets.OPENAI_API_KEY.data, 'base64')
@@ -191,6 +192,52 @@ describe('centrali secrets', () => {
       code: 'SECRETS_KEY_INVALID',
     })
     expect(invalid.stdout).not.toContain('too-short')
+  })
+})
+
+describe('centrali secrets, careful input', () => {
+  it('a value given as a second argument is refused without echoing it (exit 2)', async () => {
+    const result = await sandbox.run(['secrets', 'set', 'OPENAI_API_KEY', SECRET, '--json'], { cwd: app })
+    expect(result.exitCode).toBe(2)
+    expect(result.json<{ error: { code: string } }>().error.code).toBe('VALUE_AS_ARGUMENT')
+    expectNoLeak(result)
+    await expect(stat(storePath())).rejects.toThrow()
+  })
+
+  it('a bad name is refused and the piped value never echoed', async () => {
+    const result = await sandbox.run(['secrets', 'set', 'bad-name'], { cwd: app, input: SECRET })
+    expect(result.exitCode).toBe(1)
+    expect(result.stderr).toContain('SECRET_NAME_INVALID')
+    expectNoLeak(result)
+  })
+
+  it('import takes an absolute path', async () => {
+    const file = join(sandbox.dir, 'abs.env')
+    await writeFile(file, `OPENAI_API_KEY=${SECRET}\n`)
+    const result = await sandbox.run(['secrets', 'import', file], { cwd: app })
+    expect(result.exitCode).toBe(0)
+    expect(JSON.parse(await readFile(storePath(), 'utf8')).secrets).toHaveProperty('OPENAI_API_KEY')
+  })
+
+  it('import never echoes a bad line, which may be a pasted key', async () => {
+    await writeFile(join(app, 'pasted.env'), `${SECRET}=\nsk-proj-ABCDEF123456=x\n`)
+    const result = await sandbox.run(['secrets', 'import', 'pasted.env'], { cwd: app })
+    expect(result.exitCode).toBe(1)
+    expectNoLeak(result)
+    expect(result.stderr).not.toContain('sk-proj-ABCDEF123456')
+  })
+
+  it('a store whose key fingerprint was removed is refused, not re-keyed', async () => {
+    await sandbox.run(['secrets', 'set', 'OPENAI_API_KEY', '--value', SECRET], { cwd: app })
+    const store = JSON.parse(await readFile(storePath(), 'utf8'))
+    delete store.keyId
+    await writeFile(storePath(), JSON.stringify(store))
+    const result = await sandbox.run(['secrets', 'set', 'OTHER', '--value', 'x', '--json'], {
+      cwd: app,
+      env: { CENTRALI_SECRETS_KEY: Buffer.alloc(32, 3).toString('base64') },
+    })
+    expect(result.exitCode).toBe(1)
+    expect(result.json<{ error: { code: string } }>().error.code).toBe('SECRETS_STORE_CORRUPT')
   })
 })
 

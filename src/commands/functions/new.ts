@@ -1,9 +1,9 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../../cli/base-command.js'
-import { ask, isInteractive, missingAnswersError } from '../../cli/prompts.js'
+import { askTemplate, isInteractive, missingAnswersError } from '../../cli/prompts.js'
 import { addFunction, type AddFunctionResult } from '../../project/functions.js'
-import { BUILTIN_TEMPLATES, loadAllTemplates } from '../../project/templates.js'
+import { BUILTIN_TEMPLATES } from '../../project/templates.js'
 
 export default class FunctionsNew extends BaseCommand {
   static override summary = 'Add a function and its endpoint trigger to the project.'
@@ -29,19 +29,7 @@ export default class FunctionsNew extends BaseCommand {
     let template = flags.template
     if (template === undefined) {
       if (!isInteractive()) throw missingAnswersError([`--template <${BUILTIN_TEMPLATES.join('|')}>`])
-      const templates = await loadAllTemplates()
-      template = await ask((p, context) =>
-        p.select(
-          {
-            message: 'Template',
-            choices: templates.map((item) => ({
-              value: item.name,
-              name: `${item.name}: ${item.description}`,
-            })),
-          },
-          context,
-        ),
-      )
+      template = await askTemplate()
     }
     const result = await addFunction({
       ...this.context(flags),

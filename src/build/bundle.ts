@@ -1,0 +1,159 @@
+import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { relative, resolve } from 'node:path'
+import type { Message, Plugin } from 'esbuild'
+import { CentraliError } from '../shared/errors.js'
+import { BUNDLE_GLOBAL, RUN_EXPORT, wrapInFactory } from '../sandbox/factory.js'
+
+/**
+ * One function file (TypeScript or JavaScript, classic script or module, with npm and local
+ * imports) becomes one script for the sandbox. The entry gets `export { run as __centraliRun }`
+ * appended, which works for every accepted form: a top-level `async function run()`, an exported
+ * one, and `export default async function run()` (which declares `run` too).
+ */
+export interface FunctionBuild {
+  /** Content hash: the same code gives the same id, so workers load it once. */
+  id: string
+  /** The factory source the sandbox worker evaluates. */
+  code: string
+  bytes: number
+  /** Every local file the build read (for watchers). */
+  inputs: string[]
+}
+
+export interface BuildProblem {
+  file?: string
+  line?: number
+  column?: number
+  lineText?: string
+  message: string
+}
+
+export class BuildError extends CentraliError {
+  readonly problems: readonly BuildProblem[]
+  constructor(entry: string, problems: readonly BuildProblem[]) {
+    super('BUILD_FAILED', `Could not build ${entry}:\n${problems.map(formatBuildProblem).join('\n')}`, {
+      hint: 'Fix the code above; the function runs in a sandbox with no Node built-ins (no fs, net, process).',
+    })
+    this.problems = problems
+  }
+}
+
+export function formatBuildProblem(problem: BuildProblem): string {
+  const where =
+    problem.file === undefined ? '' : `${problem.file}:${problem.line ?? 1}:${(problem.column ?? 0) + 1}: `
+  const frame =
+    problem.lineText === undefined ? '' : `\n    ${problem.lineText}\n    ${' '.repeat(problem.column ?? 0)}^`
+  return `  ${where}${problem.message}${frame}`
+}
+
+export interface BuildOptions {
+  /** Project root: paths in messages are relative to it. */
+  root: string
+  /** The function file, relative to root. */
+  entry: string
+  minify?: boolean
+}
+
+export async function buildFunction(options: BuildOptions): Promise<FunctionBuild> {
+  const esbuild = await import('esbuild')
+  const entryPath = resolve(options.root, options.entry)
+  let result
+  try {
+    result = await esbuild.build({
+      absWorkingDir: options.root,
+      entryPoints: [entryPath],
+      bundle: true,
+      write: false,
+      metafile: true,
+      format: 'iife',
+      globalName: BUNDLE_GLOBAL,
+      // Not node, not a browser: only ECMAScript and the globals of the function contract.
+      platform: 'neutral',
+      mainFields: ['module', 'main'],
+      conditions: ['worker', 'browser', 'import', 'default'],
+      target: 'es2022',
+      minify: options.minify ?? false,
+      legalComments: 'none',
+      charset: 'utf8',
+      logLevel: 'silent',
+      plugins: [exposeRun(entryPath)],
+    })
+  } catch (error) {
+    const errors = (error as { errors?: Message[] }).errors
+    if (errors === undefined) throw error
+    throw new BuildError(
+      options.entry,
+      errors.map((message) => toProblem(message, options.root)),
+    )
+  }
+  const bundle = result.outputFiles[0]?.text ?? ''
+  const code = wrapInFactory(bundle)
+  return {
+    id: createHash('sha256').update(code).digest('hex').slice(0, 16),
+    code,
+    bytes: Buffer.byteLength(code),
+    inputs: Object.keys(result.metafile.inputs)
+      .filter((input) => !input.includes('node_modules/'))
+      .map((input) => resolve(options.root, input)),
+  }
+}
+
+function exposeRun(entryPath: string): Plugin {
+  return {
+    name: 'centrali-expose-run',
+    setup(build) {
+      build.onLoad({ filter: /.*/ }, async (args) => {
+        if (args.path !== entryPath) return undefined
+        const source = await readFile(args.path, 'utf8')
+        const loader = /\.[cm]?tsx?$/.test(args.path) ? (args.path.endsWith('x') ? 'tsx' : 'ts') : 'js'
+        return { contents: `${source}\n;export { run as ${RUN_EXPORT} };\n`, loader }
+      })
+    },
+  }
+}
+
+function toProblem(message: Message, root: string): BuildProblem {
+  const text = message.text
+    .replace(/^"run" is not declared in this file$/, 'the file does not declare `async function run()`')
+    .replace(/^Could not resolve "(node:)?([\w/]+)"[\s\S]*$/, (whole, _prefix, name: string) =>
+      isNodeBuiltin(name)
+        ? `"${name}" is a Node built-in; functions run in a sandbox without it (use api.* for the network)`
+        : `${whole} (is it installed? run npm install in the project)`,
+    )
+  const location = message.location
+  if (!location) return { message: text }
+  return {
+    file: relative(root, resolve(root, location.file)) || location.file,
+    line: location.line,
+    column: location.column,
+    lineText: location.lineText,
+    message: text,
+  }
+}
+
+const NODE_BUILTINS = new Set([
+  'fs',
+  'fs/promises',
+  'net',
+  'http',
+  'https',
+  'child_process',
+  'os',
+  'path',
+  'crypto',
+  'process',
+  'tls',
+  'dns',
+  'stream',
+  'buffer',
+  'util',
+  'url',
+  'worker_threads',
+  'zlib',
+  'events',
+])
+
+function isNodeBuiltin(name: string): boolean {
+  return NODE_BUILTINS.has(name)
+}

@@ -1,0 +1,48 @@
+import type { CallHandler } from './pool.js'
+import type { BridgeResponse } from './protocol.js'
+
+/**
+ * The host end of `api.*`: hands a function's call to the egress guard and turns the answer into
+ * what the function sees: the body parsed as JSON when the response says it is JSON, else text.
+ */
+export interface OutboundClient {
+  request(request: {
+    method: string
+    url: string
+    headers?: Record<string, string>
+    body?: string | Uint8Array
+    deadline: number
+    signal?: AbortSignal
+  }): Promise<{ status: number; statusText: string; headers: Record<string, string>; body: Uint8Array }>
+}
+
+export function createCallHandler(client: OutboundClient): CallHandler {
+  return async (request, { deadline, signal }) => {
+    const response = await client.request({
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      ...(request.body === undefined ? {} : { body: request.body }),
+      deadline,
+      signal,
+    })
+    return {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+      body: parseBody(response.body, response.headers['content-type']),
+    } satisfies BridgeResponse
+  }
+}
+
+export function parseBody(bytes: Uint8Array, contentType: string | undefined): unknown {
+  const text = new TextDecoder().decode(bytes)
+  if (contentType !== undefined && /[/+]json\b/i.test(contentType) && text.trim() !== '') {
+    try {
+      return JSON.parse(text) as unknown
+    } catch {
+      return text
+    }
+  }
+  return text
+}

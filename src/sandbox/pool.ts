@@ -1,0 +1,436 @@
+import { availableParallelism } from 'node:os'
+import { join } from 'node:path'
+import { Worker } from 'node:worker_threads'
+import { packageRoot } from '../shared/package-root.js'
+import type {
+  BridgeRequest,
+  BridgeResponse,
+  ExecutionParams,
+  HostToWorker,
+  SerializedError,
+  TriggerParamValue,
+  WorkerToHost,
+} from './protocol.js'
+
+/**
+ * The host side of the sandbox: a pool of worker_threads (one set per memory limit, since a
+ * worker's heap limit is fixed when it starts). A worker interleaves many invocations. The host
+ * owns every limit: the deadline (timers here, not in the worker), the outbound call count, and the
+ * decision to terminate a worker that stopped answering (a synchronous loop) or ran out of memory;
+ * the pool then starts a fresh one and keeps serving.
+ */
+
+export interface InvocationLimits {
+  timeoutMs: number
+  memoryMb: number
+  maxCalls: number
+}
+
+export interface LoadedCode {
+  id: string
+  code: string
+}
+
+export interface InvocationRequest {
+  build: LoadedCode
+  trigger: string
+  executionParams: ExecutionParams
+  triggerParams: Record<string, TriggerParamValue>
+  limits: InvocationLimits
+}
+
+export interface LogRecord {
+  time: string
+  level: 'info' | 'error'
+  requestId: string
+  trigger: string
+  value: unknown
+}
+
+export interface CallRecord {
+  method: string
+  /** Origin and path only: query strings may carry keys. */
+  url: string
+  host: string
+  status?: number
+  durationMs: number
+  error?: { code: string; message: string }
+}
+
+export interface InvocationError {
+  code: string
+  message: string
+  /** The HTTP status the endpoint answers with (DESIGN §6). */
+  status: number
+}
+
+export interface InvocationOutcome {
+  ok: boolean
+  /** The parsed return value of run() (when ok). */
+  value?: unknown
+  error?: InvocationError
+  logs: LogRecord[]
+  calls: CallRecord[]
+  durationMs: number
+}
+
+/** Performs one outbound call for a function: the egress guard lives behind this. */
+export type CallHandler = (
+  request: BridgeRequest,
+  context: { deadline: number; signal: AbortSignal },
+) => Promise<BridgeResponse>
+
+export interface SandboxPoolOptions {
+  handleCall: CallHandler
+  /** Workers per memory limit (default: the machine's parallelism, at most 4). */
+  size?: number
+  /** After a timeout, how long a worker may take to acknowledge the cancel before it is deemed wedged. */
+  cancelGraceMs?: number
+  workerPath?: string
+}
+
+export const ERROR_STATUS: Readonly<Record<string, number>> = {
+  FUNCTION_ERROR: 500,
+  FUNCTION_NO_RUN: 500,
+  FUNCTION_LOAD_FAILED: 500,
+  FUNCTION_OUT_OF_MEMORY: 500,
+  FUNCTION_CALL_LIMIT: 500,
+  FUNCTION_CRASHED: 500,
+  FUNCTION_TIMEOUT: 504,
+  FUNCTION_INTERRUPTED: 503,
+  POOL_CLOSED: 503,
+}
+
+export function statusForCode(code: string): number {
+  return ERROR_STATUS[code] ?? (code.startsWith('EGRESS_') ? 502 : 500)
+}
+
+interface Pending {
+  id: number
+  request: InvocationRequest
+  slot: WorkerSlot
+  started: number
+  deadline: number
+  abort: AbortController
+  logs: LogRecord[]
+  calls: CallRecord[]
+  callCount: number
+  timer?: ReturnType<typeof setTimeout>
+  graceTimer?: ReturnType<typeof setTimeout>
+  timedOut?: SerializedError
+  resolve: (outcome: InvocationOutcome) => void
+}
+
+interface WorkerSlot {
+  worker: Worker
+  memoryMb: number
+  ready: Promise<void>
+  loads: Map<string, Promise<SerializedError | undefined>>
+  loadWaiters: Map<string, (error: SerializedError | undefined) => void>
+  pending: Map<number, Pending>
+  dead: boolean
+}
+
+export class SandboxPool {
+  private readonly slots = new Map<number, WorkerSlot[]>()
+  private readonly size: number
+  private readonly cancelGraceMs: number
+  private readonly workerPath: string
+  private nextId = 1
+  private closed = false
+
+  constructor(private readonly options: SandboxPoolOptions) {
+    this.size = options.size ?? Math.max(1, Math.min(4, availableParallelism()))
+    this.cancelGraceMs = options.cancelGraceMs ?? 250
+    this.workerPath = options.workerPath ?? locateWorker()
+  }
+
+  /** Starts the workers for a memory limit ahead of the first invocation (hides their start-up). */
+  warm(memoryMb: number): Promise<void> {
+    return this.pick(memoryMb).ready
+  }
+
+  async invoke(request: InvocationRequest): Promise<InvocationOutcome> {
+    const started = Date.now()
+    if (this.closed)
+      return failure(started, { code: 'POOL_CLOSED', message: 'The sandbox is shutting down.' })
+    const slot = this.pick(request.limits.memoryMb)
+    await slot.ready
+    const loadError = await this.ensureLoaded(slot, request.build)
+    if (loadError) return failure(started, loadError)
+    if (slot.dead)
+      return failure(started, {
+        code: 'FUNCTION_CRASHED',
+        message: 'The sandbox worker stopped before the invocation began.',
+      })
+
+    return new Promise<InvocationOutcome>((resolve) => {
+      const pending: Pending = {
+        id: this.nextId++,
+        request,
+        slot,
+        started,
+        deadline: started + request.limits.timeoutMs,
+        abort: new AbortController(),
+        logs: [],
+        calls: [],
+        callCount: 0,
+        resolve,
+      }
+      slot.pending.set(pending.id, pending)
+      pending.timer = setTimeout(() => this.timeOut(pending), Math.max(0, pending.deadline - Date.now()))
+      this.post(slot, {
+        type: 'invoke',
+        id: pending.id,
+        buildId: request.build.id,
+        executionParams: request.executionParams,
+        triggerParams: request.triggerParams,
+      })
+    })
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    const all = [...this.slots.values()].flat()
+    this.slots.clear()
+    await Promise.all(
+      all.map((slot) => this.retire(slot, { code: 'POOL_CLOSED', message: 'The sandbox was shut down.' })),
+    )
+  }
+
+  private pick(memoryMb: number): WorkerSlot {
+    const slots = (this.slots.get(memoryMb) ?? []).filter((slot) => !slot.dead)
+    this.slots.set(memoryMb, slots)
+    if (slots.length < this.size && slots.every((slot) => slot.pending.size > 0)) {
+      const slot = this.spawn(memoryMb)
+      slots.push(slot)
+      return slot
+    }
+    return slots.reduce((best, slot) => (slot.pending.size < best.pending.size ? slot : best))
+  }
+
+  private spawn(memoryMb: number): WorkerSlot {
+    const worker = new Worker(this.workerPath, {
+      // The process environment (which may hold keys) never enters a worker.
+      env: {},
+      execArgv: [],
+      resourceLimits: {
+        maxOldGenerationSizeMb: memoryMb,
+        maxYoungGenerationSizeMb: Math.min(32, Math.max(4, memoryMb / 8)),
+        stackSizeMb: 4,
+      },
+    })
+    let markReady: () => void = () => undefined
+    const slot: WorkerSlot = {
+      worker,
+      memoryMb,
+      ready: new Promise<void>((resolve) => (markReady = resolve)),
+      loads: new Map(),
+      loadWaiters: new Map(),
+      pending: new Map(),
+      dead: false,
+    }
+    worker.unref()
+    worker.on('message', (message: WorkerToHost) => {
+      if (message.type === 'ready') markReady()
+      else this.onMessage(slot, message)
+    })
+    worker.on('error', (error: Error & { code?: string }) => {
+      const outOfMemory = error.code === 'ERR_WORKER_OUT_OF_MEMORY'
+      void this.retire(slot, {
+        code: outOfMemory ? 'FUNCTION_OUT_OF_MEMORY' : 'FUNCTION_CRASHED',
+        message: outOfMemory
+          ? `The function ran out of memory (limit ${memoryMb} MiB; raise "memoryMb" on the trigger if it needs more).`
+          : `The sandbox worker crashed: ${error.message}`,
+      })
+      markReady()
+    })
+    worker.on('exit', () => {
+      void this.retire(slot, { code: 'FUNCTION_CRASHED', message: 'The sandbox worker exited.' })
+      markReady()
+    })
+    return slot
+  }
+
+  private ensureLoaded(slot: WorkerSlot, build: LoadedCode): Promise<SerializedError | undefined> {
+    let load = slot.loads.get(build.id)
+    if (load === undefined) {
+      load = new Promise((resolve) => slot.loadWaiters.set(build.id, resolve))
+      slot.loads.set(build.id, load)
+      this.post(slot, { type: 'load', buildId: build.id, code: build.code })
+    }
+    return load
+  }
+
+  private onMessage(slot: WorkerSlot, message: WorkerToHost): void {
+    switch (message.type) {
+      case 'loaded':
+      case 'load-error': {
+        const error = message.type === 'load-error' ? message.error : undefined
+        if (error) slot.loads.delete(message.buildId)
+        slot.loadWaiters.get(message.buildId)?.(error)
+        slot.loadWaiters.delete(message.buildId)
+        return
+      }
+      case 'result': {
+        const pending = slot.pending.get(message.id)
+        if (pending) this.settle(pending, { ok: true, value: JSON.parse(message.json) as unknown })
+        return
+      }
+      case 'error': {
+        const pending = slot.pending.get(message.id)
+        if (pending) this.settle(pending, { ok: false, error: message.error })
+        return
+      }
+      case 'cancelled': {
+        const pending = slot.pending.get(message.id)
+        if (pending?.timedOut) this.settle(pending, { ok: false, error: pending.timedOut })
+        return
+      }
+      case 'log': {
+        const pending = slot.pending.get(message.id)
+        pending?.logs.push({
+          time: new Date(message.time).toISOString(),
+          level: message.level,
+          requestId: pending.request.executionParams.requestId,
+          trigger: pending.request.trigger,
+          value: message.value,
+        })
+        return
+      }
+      case 'call': {
+        const pending = slot.pending.get(message.id)
+        if (pending) void this.call(pending, message.callId, message.request)
+        return
+      }
+      default:
+        return
+    }
+  }
+
+  private async call(pending: Pending, callId: number, request: BridgeRequest): Promise<void> {
+    const started = Date.now()
+    const record: CallRecord = { method: request.method, ...describeUrl(request.url), durationMs: 0 }
+    pending.calls.push(record)
+    const reply = (message: HostToWorker) => {
+      record.durationMs = Date.now() - started
+      if (pending.slot.pending.has(pending.id)) this.post(pending.slot, message)
+    }
+    if (++pending.callCount > pending.request.limits.maxCalls) {
+      const error = {
+        code: 'FUNCTION_CALL_LIMIT',
+        message: `Too many outbound calls: an invocation may make at most ${pending.request.limits.maxCalls}.`,
+      }
+      record.error = error
+      reply({ type: 'call-error', id: pending.id, callId, error })
+      return
+    }
+    const ownDeadline = request.timeoutMs === undefined ? Infinity : started + Math.max(0, request.timeoutMs)
+    try {
+      const response = await this.options.handleCall(request, {
+        deadline: Math.min(pending.deadline, ownDeadline),
+        signal: pending.abort.signal,
+      })
+      record.status = response.status
+      reply({ type: 'call-result', id: pending.id, callId, response })
+    } catch (error) {
+      const serialized = toSerializedError(error)
+      record.error = { code: serialized.code, message: serialized.message }
+      reply({ type: 'call-error', id: pending.id, callId, error: serialized })
+    }
+  }
+
+  private timeOut(pending: Pending): void {
+    const { timeoutMs } = pending.request.limits
+    pending.timedOut = {
+      code: 'FUNCTION_TIMEOUT',
+      message: `The function did not finish within its timeout of ${timeoutMs} ms (raise "timeoutMs" on the trigger, at most 300000).`,
+    }
+    pending.abort.abort()
+    this.post(pending.slot, { type: 'cancel', id: pending.id, error: pending.timedOut })
+    // A worker busy in a synchronous loop cannot even read the cancel: then it is wedged.
+    pending.graceTimer = setTimeout(() => {
+      if (!pending.slot.pending.has(pending.id)) return
+      const timedOut = pending.timedOut!
+      this.settle(pending, { ok: false, error: timedOut })
+      void this.retire(pending.slot, {
+        code: 'FUNCTION_INTERRUPTED',
+        message:
+          'Another invocation blocked the sandbox worker running this one past its timeout; the worker was restarted.',
+      })
+    }, this.cancelGraceMs)
+  }
+
+  private settle(
+    pending: Pending,
+    result: { ok: true; value: unknown } | { ok: false; error: SerializedError },
+  ): void {
+    if (!pending.slot.pending.delete(pending.id)) return
+    clearTimeout(pending.timer)
+    clearTimeout(pending.graceTimer)
+    pending.abort.abort()
+    const base = { logs: pending.logs, calls: pending.calls, durationMs: Date.now() - pending.started }
+    pending.resolve(
+      result.ok
+        ? { ...base, ok: true, value: result.value }
+        : {
+            ...base,
+            ok: false,
+            error: {
+              code: result.error.code,
+              message: result.error.message,
+              status: statusForCode(result.error.code),
+            },
+          },
+    )
+  }
+
+  private async retire(slot: WorkerSlot, error: SerializedError): Promise<void> {
+    if (slot.dead) return
+    slot.dead = true
+    for (const pending of [...slot.pending.values()]) this.settle(pending, { ok: false, error })
+    for (const waiter of slot.loadWaiters.values()) waiter(error)
+    slot.loadWaiters.clear()
+    await slot.worker.terminate()
+  }
+
+  private post(slot: WorkerSlot, message: HostToWorker): void {
+    if (!slot.dead) slot.worker.postMessage(message)
+  }
+}
+
+function failure(started: number, error: SerializedError): InvocationOutcome {
+  return {
+    ok: false,
+    error: { code: error.code, message: error.message, status: statusForCode(error.code) },
+    logs: [],
+    calls: [],
+    durationMs: Date.now() - started,
+  }
+}
+
+function toSerializedError(error: unknown): SerializedError {
+  if (error instanceof Error) {
+    const { code, host } = error as Error & { code?: unknown; host?: unknown }
+    return {
+      code: typeof code === 'string' ? code : 'EGRESS_CONNECT_FAILED',
+      message: error.message,
+      ...(typeof host === 'string' ? { host } : {}),
+    }
+  }
+  return { code: 'EGRESS_CONNECT_FAILED', message: String(error) }
+}
+
+function describeUrl(url: string): { url: string; host: string } {
+  try {
+    const parsed = new URL(url)
+    return { url: `${parsed.origin}${parsed.pathname}`, host: parsed.host }
+  } catch {
+    return { url: url.slice(0, 200), host: '' }
+  }
+}
+
+/** The built worker script: dist/sandbox/worker.js of this package (the sources use it too). */
+function locateWorker(): string {
+  return join(packageRoot(), 'dist', 'sandbox', 'worker.js')
+}

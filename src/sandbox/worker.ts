@@ -1,0 +1,409 @@
+/**
+ * A sandbox worker: one worker_thread that has called SES `lockdown()` and runs invocations, many
+ * at a time, each in its own Compartment whose globals are exactly the function contract of
+ * DESIGN §2. The network and secrets never live here: `api` calls go to the host over the message
+ * port, and an invocation only ever sees the params handed to it.
+ *
+ * Cost: a function's bundle is evaluated once per worker into a factory; each invocation creates a
+ * fresh Compartment (its own globalThis) and calls the factory with that invocation's globals, so
+ * the bundle's top-level code runs again (fresh module state) without being parsed again.
+ */
+import 'ses'
+import { parentPort } from 'node:worker_threads'
+import type {
+  BridgeRequest,
+  BridgeResponse,
+  ExecutionParams,
+  HostToWorker,
+  SerializedError,
+  TriggerParamValue,
+  WorkerToHost,
+} from './protocol.js'
+import { FACTORY_PARAMETERS } from './factory.js'
+
+lockdown({
+  errorTaming: 'unsafe', // keep stack traces: people debug their functions with them
+  overrideTaming: 'severe', // let libraries assign e.g. `toString` on their own objects
+  consoleTaming: 'unsafe',
+  stackFiltering: 'concise',
+})
+
+const port = parentPort
+if (port === null) throw new Error('the sandbox worker must run in a worker_thread')
+const send = (message: WorkerToHost) => port.postMessage(message)
+
+// Sandbox code may leave a rejected promise unhandled; that must not bring the worker down.
+process.on('unhandledRejection', () => undefined)
+
+// After lockdown, the start compartment's Date and Math still have now() and random(), which
+// compartments otherwise lack. Host web APIs are hardened so no invocation can change them for
+// the others (or for this worker's own code).
+const hostGlobals = harden({
+  Date: globalThis.Date,
+  Math: globalThis.Math,
+  URL: globalThis.URL,
+  URLSearchParams: globalThis.URLSearchParams,
+  TextEncoder: globalThis.TextEncoder,
+  TextDecoder: globalThis.TextDecoder,
+  btoa: globalThis.btoa,
+  atob: globalThis.atob,
+  structuredClone: globalThis.structuredClone,
+})
+
+/** Powers a Compartment has by default that the function contract does not grant. */
+const WITHHELD = ['Compartment', 'lockdown', 'harden', 'assert'] as const
+
+function withhold(global: object): void {
+  for (const name of WITHHELD) delete (global as Record<string, unknown>)[name]
+}
+
+/** Where factories are evaluated: built-ins only, frozen, so nothing can be stored on it. */
+const factoryCompartment = new Compartment({ globals: { ...hostGlobals }, __options__: true })
+withhold(factoryCompartment.globalThis)
+harden(factoryCompartment.globalThis)
+
+type RunFunction = () => unknown
+type Factory = (...globals: unknown[]) => RunFunction | undefined
+
+const factories = new Map<string, Factory>()
+const MAX_FACTORIES = 32
+
+interface PendingCall {
+  resolve: (response: BridgeResponse) => void
+  reject: (error: Error) => void
+}
+
+interface Invocation {
+  id: number
+  done: boolean
+  timers: Map<number, ReturnType<typeof setTimeout>>
+  calls: Map<number, PendingCall>
+  nextCallId: number
+  /** Set by cancel(): what every later api call of this invocation rejects with. */
+  cancelledWith?: Error
+}
+
+const invocations = new Map<number, Invocation>()
+let nextTimerId = 1
+
+// Errors handed to sandbox code. Their classes are hardened; their instances carry plain data.
+class HttpError extends Error {
+  readonly status: number
+  readonly statusText: string
+  readonly headers: Record<string, string>
+  readonly body: unknown
+  constructor(method: string, url: string, response: BridgeResponse) {
+    super(
+      `${method} ${shortUrl(url)} failed: ${response.status} ${response.statusText}${upstreamDetail(response.body)}`,
+    )
+    this.name = 'HttpError'
+    this.status = response.status
+    this.statusText = response.statusText
+    this.headers = response.headers
+    this.body = response.body
+  }
+}
+
+/** An error with a stable code: a blocked call (named EgressBlockedError, DESIGN §3), a limit, a cancel. */
+class CodedError extends Error {
+  readonly code: string
+  readonly host: string | undefined
+  constructor(error: SerializedError) {
+    super(error.message)
+    this.name = error.code.startsWith('EGRESS_') ? 'EgressBlockedError' : 'CentraliError'
+    this.code = error.code
+    this.host = error.host
+  }
+}
+harden(HttpError)
+harden(CodedError)
+
+function shortUrl(url: string): string {
+  // Never the query string: it may carry keys.
+  try {
+    const parsed = new URL(url)
+    return `${parsed.origin}${parsed.pathname}`
+  } catch {
+    return url.slice(0, 100)
+  }
+}
+
+function upstreamDetail(body: unknown): string {
+  if (typeof body === 'string') return body.trim() === '' ? '' : `: ${body.trim().slice(0, 200)}`
+  if (typeof body !== 'object' || body === null) return ''
+  const { error, message } = body as { error?: unknown; message?: unknown }
+  const text =
+    typeof error === 'object' &&
+    error !== null &&
+    typeof (error as { message?: unknown }).message === 'string'
+      ? (error as { message: string }).message
+      : typeof error === 'string'
+        ? error
+        : typeof message === 'string'
+          ? message
+          : undefined
+  return text === undefined ? '' : `: ${text.slice(0, 200)}`
+}
+
+function serializeError(error: unknown): SerializedError {
+  if (error instanceof CodedError) {
+    return {
+      code: error.code,
+      message: error.message,
+      ...(error.host === undefined ? {} : { host: error.host }),
+    }
+  }
+  const message = error instanceof Error ? error.message : describeThrown(error)
+  return { code: 'FUNCTION_ERROR', message }
+}
+
+function describeThrown(value: unknown): string {
+  if (typeof value === 'string') return value
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}
+
+/** Log values cross the port as data: functions, symbols and cycles become text. */
+function toLogValue(value: unknown): unknown {
+  if (value instanceof Error) return { name: value.name, message: value.message }
+  if (value === undefined) return null
+  try {
+    return JSON.parse(
+      JSON.stringify(value, (_key, inner: unknown) =>
+        inner instanceof Error ? { name: inner.name, message: inner.message } : inner,
+      ),
+    ) as unknown
+  } catch {
+    return String(value)
+  }
+}
+
+function encodeBody(body: unknown, headers: Record<string, string>): string | undefined {
+  if (body === undefined || body === null) return undefined
+  if (typeof body === 'string') return body
+  // A plain object (or array, number, boolean) is sent as JSON.
+  if (!Object.keys(headers).some((name) => name.toLowerCase() === 'content-type')) {
+    headers['content-type'] = 'application/json'
+  }
+  return JSON.stringify(body)
+}
+
+function copyHeaders(headers: unknown): Record<string, string> {
+  const copy: Record<string, string> = {}
+  if (headers === undefined || headers === null) return copy
+  if (typeof headers !== 'object') throw new TypeError('options.headers must be an object of strings')
+  for (const [name, value] of Object.entries(headers)) copy[name] = String(value)
+  return copy
+}
+
+function makeApi(invocation: Invocation) {
+  const request = (method: unknown, url: unknown, options: unknown = {}): Promise<BridgeResponse> => {
+    if (invocation.cancelledWith) return Promise.reject(invocation.cancelledWith)
+    if (typeof method !== 'string' || typeof url !== 'string') {
+      return Promise.reject(
+        new TypeError('api.request(method, url, options): method and url must be strings'),
+      )
+    }
+    const { body, headers, timeoutMs } = (options ?? {}) as {
+      body?: unknown
+      headers?: unknown
+      timeoutMs?: unknown
+    }
+    let bridgeRequest: BridgeRequest
+    try {
+      const copied = copyHeaders(headers)
+      const encoded = encodeBody(body, copied)
+      bridgeRequest = {
+        method: method.toUpperCase(),
+        url,
+        headers: copied,
+        ...(encoded === undefined ? {} : { body: encoded }),
+        ...(typeof timeoutMs === 'number' ? { timeoutMs } : {}),
+      }
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new TypeError(String(error)))
+    }
+    const callId = invocation.nextCallId++
+    return new Promise<BridgeResponse>((resolve, reject) => {
+      invocation.calls.set(callId, { resolve, reject })
+      send({ type: 'call', id: invocation.id, callId, request: bridgeRequest })
+    })
+  }
+  const expect2xx = (method: string, url: string) => (response: BridgeResponse) => {
+    if (response.status >= 200 && response.status <= 299) return response.body
+    throw new HttpError(method, url, response)
+  }
+  const withoutBody =
+    (method: string) => (url: string, options?: { headers?: unknown; timeoutMs?: unknown }) =>
+      request(method, url, { ...(options ?? {}), body: undefined }).then(expect2xx(method, url))
+  const withBody =
+    (method: string) => (url: string, body: unknown, options?: { headers?: unknown; timeoutMs?: unknown }) =>
+      request(method, url, { ...(options ?? {}), body }).then(expect2xx(method, url))
+  const log = (level: 'info' | 'error') => (value: unknown) => {
+    if (!invocation.done)
+      send({ type: 'log', id: invocation.id, level, time: Date.now(), value: toLogValue(value) })
+  }
+  return harden({
+    httpGet: withoutBody('GET'),
+    httpDelete: withoutBody('DELETE'),
+    httpPost: withBody('POST'),
+    httpPut: withBody('PUT'),
+    httpPatch: withBody('PATCH'),
+    request: (method: unknown, url: unknown, options?: unknown) => request(method, url, options),
+    log: log('info'),
+    logError: log('error'),
+  })
+}
+
+function makeTimers(invocation: Invocation) {
+  const schedule =
+    (repeat: boolean) =>
+    (callback: unknown, ms?: unknown, ...args: unknown[]) => {
+      if (typeof callback !== 'function') throw new TypeError('the callback must be a function')
+      if (invocation.done) return 0
+      const id = nextTimerId++
+      const delay = typeof ms === 'number' && ms > 0 ? ms : 0
+      const fire = () => {
+        if (!repeat) invocation.timers.delete(id)
+        if (invocation.done) return
+        try {
+          ;(callback as (...values: unknown[]) => void)(...args)
+        } catch (error) {
+          finish(invocation, { type: 'error', id: invocation.id, error: serializeError(error) })
+        }
+      }
+      invocation.timers.set(id, repeat ? setInterval(fire, delay) : setTimeout(fire, delay))
+      return id
+    }
+  const clear = (id: unknown) => {
+    if (typeof id !== 'number') return
+    const handle = invocation.timers.get(id)
+    if (handle === undefined) return
+    clearTimeout(handle)
+    invocation.timers.delete(id)
+  }
+  return harden({
+    setTimeout: schedule(false),
+    setInterval: schedule(true),
+    clearTimeout: clear,
+    clearInterval: clear,
+  })
+}
+
+function finish(invocation: Invocation, message: WorkerToHost): void {
+  if (invocation.done) return
+  invocation.done = true
+  for (const handle of invocation.timers.values()) clearTimeout(handle)
+  invocation.timers.clear()
+  invocations.delete(invocation.id)
+  send(message)
+}
+
+function load(buildId: string, code: string): void {
+  try {
+    const factory = factoryCompartment.evaluate(code) as Factory
+    if (typeof factory !== 'function') throw new Error('the build did not produce a function factory')
+    if (factories.size >= MAX_FACTORIES) factories.delete(factories.keys().next().value as string)
+    factories.set(buildId, factory)
+    send({ type: 'loaded', buildId })
+  } catch (error) {
+    send({
+      type: 'load-error',
+      buildId,
+      error: { code: 'FUNCTION_LOAD_FAILED', message: (error as Error).message },
+    })
+  }
+}
+
+async function invoke(
+  id: number,
+  buildId: string,
+  executionParams: ExecutionParams,
+  triggerParams: Record<string, TriggerParamValue>,
+): Promise<void> {
+  const invocation: Invocation = { id, done: false, timers: new Map(), calls: new Map(), nextCallId: 1 }
+  invocations.set(id, invocation)
+  const factory = factories.get(buildId)
+  if (factory === undefined) {
+    finish(invocation, {
+      type: 'error',
+      id,
+      error: { code: 'INTERNAL_ERROR', message: `build ${buildId} is not loaded` },
+    })
+    return
+  }
+  try {
+    const timers = makeTimers(invocation)
+    const globals: Record<string, unknown> = {
+      ...hostGlobals,
+      executionParams: harden(executionParams),
+      triggerParams: harden(triggerParams),
+      api: makeApi(invocation),
+      ...timers,
+    }
+    const compartment = new Compartment({ globals, __options__: true })
+    withhold(compartment.globalThis)
+    const byName: Record<string, unknown> = {
+      ...globals,
+      globalThis: compartment.globalThis,
+      Function: compartment.globalThis.Function,
+    }
+    const run = factory(...FACTORY_PARAMETERS.map((name) => byName[name]))
+    if (typeof run !== 'function') {
+      throw new CodedError({
+        code: 'FUNCTION_NO_RUN',
+        message:
+          'The function file does not declare `async function run()` (or export it as `run` or default).',
+      })
+    }
+    const value = await run()
+    let json: string | undefined
+    try {
+      json = JSON.stringify(value === undefined ? null : value)
+    } catch (error) {
+      throw new Error(`run() returned a value that is not JSON-serialisable: ${(error as Error).message}`)
+    }
+    finish(invocation, { type: 'result', id, json: json ?? 'null' })
+  } catch (error) {
+    finish(invocation, { type: 'error', id, error: serializeError(error) })
+  }
+}
+
+function cancel(id: number, error: SerializedError): void {
+  const invocation = invocations.get(id)
+  if (invocation === undefined) return
+  const reason = new CodedError(error)
+  invocation.cancelledWith = reason
+  for (const call of invocation.calls.values()) call.reject(reason)
+  invocation.calls.clear()
+  finish(invocation, { type: 'cancelled', id })
+}
+
+port.on('message', (message: HostToWorker) => {
+  switch (message.type) {
+    case 'load':
+      load(message.buildId, message.code)
+      break
+    case 'invoke':
+      void invoke(message.id, message.buildId, message.executionParams, message.triggerParams)
+      break
+    case 'cancel':
+      cancel(message.id, message.error)
+      break
+    case 'call-result':
+    case 'call-error': {
+      const invocation = invocations.get(message.id)
+      const call = invocation?.calls.get(message.callId)
+      if (invocation === undefined || call === undefined) break
+      invocation.calls.delete(message.callId)
+      if (message.type === 'call-result') call.resolve(message.response)
+      else call.reject(new CodedError(message.error))
+      break
+    }
+  }
+})
+
+send({ type: 'ready' })

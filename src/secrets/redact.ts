@@ -1,0 +1,66 @@
+/**
+ * Replaces secret values with `[redacted:NAME]` in anything leaving an invocation: its result, its
+ * error message, its logs. A value is also caught in the forms it usually takes on its way out:
+ * base64 (Basic auth), URL-encoded, and JSON-escaped.
+ */
+export interface Redaction {
+  /** The secret that was found. Never its value. */
+  secret: string
+  /** Where: "result", "error", "logs[2]", ... */
+  where: string
+}
+
+export interface Redactor {
+  /** Redacts every string inside a JSON-like value; reports where it found something. */
+  redact<T>(value: T, where: string): T
+  redactText(text: string, where: string): string
+  readonly redactions: readonly Redaction[]
+}
+
+/** Secrets shorter than this are not redacted: "abc" would shred ordinary text. */
+const MIN_LENGTH = 6
+
+export function createRedactor(secrets: ReadonlyMap<string, string>): Redactor {
+  const needles: { text: string; name: string }[] = []
+  for (const [name, value] of secrets) {
+    if (value.length < MIN_LENGTH) continue
+    const forms = new Set([
+      value,
+      Buffer.from(value, 'utf8').toString('base64').replace(/=+$/, ''),
+      encodeURIComponent(value),
+      JSON.stringify(value).slice(1, -1),
+    ])
+    for (const text of forms) needles.push({ text, name })
+  }
+  // Longest first, so a value is not half-replaced by a shorter secret inside it.
+  needles.sort((a, b) => b.text.length - a.text.length)
+  const redactions: Redaction[] = []
+
+  const redactText = (text: string, where: string): string => {
+    let result = text
+    for (const { text: needle, name } of needles) {
+      if (!result.includes(needle)) continue
+      result = result.split(needle).join(`[redacted:${name}]`)
+      if (!redactions.some((entry) => entry.secret === name && entry.where === where))
+        redactions.push({ secret: name, where })
+    }
+    return result
+  }
+
+  const walk = (value: unknown, where: string): unknown => {
+    if (typeof value === 'string') return redactText(value, where)
+    if (Array.isArray(value)) return value.map((item) => walk(item, where))
+    if (typeof value === 'object' && value !== null) {
+      return Object.fromEntries(
+        Object.entries(value).map(([key, inner]) => [redactText(key, where), walk(inner, where)]),
+      )
+    }
+    return value
+  }
+
+  return {
+    redact: <T>(value: T, where: string) => (needles.length === 0 ? value : (walk(value, where) as T)),
+    redactText: (text, where) => (needles.length === 0 ? text : redactText(text, where)),
+    redactions,
+  }
+}
