@@ -1,0 +1,64 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { buildFunction, type FunctionBuild } from '../../src/build/bundle.js'
+import type { BridgeRequest, BridgeResponse } from '../../src/sandbox/protocol.js'
+import { SandboxPool, type InvocationLimits, type InvocationOutcome } from '../../src/sandbox/pool.js'
+
+export const LIMITS: InvocationLimits = { timeoutMs: 2000, memoryMb: 64, maxCalls: 50 }
+
+/** A pool whose outbound calls are answered by `answer` (the egress guard has its own tests). */
+export function createTestPool(
+  answer: (request: BridgeRequest) => Promise<BridgeResponse> | BridgeResponse = (request) => ({
+    status: 200,
+    statusText: 'OK',
+    headers: { 'content-type': 'application/json' },
+    body: { url: request.url, method: request.method },
+  }),
+  options: { size?: number; cancelGraceMs?: number } = {},
+): SandboxPool {
+  return new SandboxPool({
+    handleCall: async (request) => answer(request),
+    size: options.size ?? 1,
+    ...options,
+  })
+}
+
+/** Builds function sources written to a temporary project folder. */
+export async function buildSources(
+  files: Record<string, string>,
+  entry = Object.keys(files)[0]!,
+): Promise<FunctionBuild> {
+  const root = await mkdtemp(join(tmpdir(), 'centrali-fn-'))
+  try {
+    for (const [name, source] of Object.entries(files)) await writeFile(join(root, name), source)
+    return await buildFunction({ root, entry })
+  } finally {
+    await rm(root, { recursive: true, force: true })
+  }
+}
+
+let requestCounter = 0
+
+export function invoke(
+  pool: SandboxPool,
+  build: FunctionBuild,
+  payload: unknown = null,
+  triggerParams: Record<string, string | number | boolean | null> = {},
+  limits: Partial<InvocationLimits> = {},
+): Promise<InvocationOutcome> {
+  return pool.invoke({
+    build,
+    trigger: 'test',
+    executionParams: {
+      payload,
+      method: 'POST',
+      path: '/endpoints/test',
+      query: {},
+      headers: {},
+      requestId: `req-${++requestCounter}`,
+    },
+    triggerParams,
+    limits: { ...LIMITS, ...limits },
+  })
+}

@@ -1,0 +1,162 @@
+import { describe, expect, it } from 'vitest'
+import { buildSources, createTestPool, invoke } from '../helpers/sandbox.js'
+
+const fn = (body: string) => buildSources({ 'fn.js': `async function run() {\n${body}\n}` })
+
+describe('limits', () => {
+  it('a promise that never settles times out (504) without disturbing others on the same worker', async () => {
+    const pool = createTestPool(undefined, { size: 1 })
+    try {
+      const [stuck, fine] = await Promise.all([
+        invoke(pool, await fn('await new Promise(() => {})'), null, {}, { timeoutMs: 300 }),
+        invoke(
+          pool,
+          await fn('await new Promise((resolve) => setTimeout(resolve, 600)); return "done"'),
+          null,
+          {},
+          { timeoutMs: 5000 },
+        ),
+      ])
+      expect(stuck.error).toMatchObject({
+        code: 'FUNCTION_TIMEOUT',
+        status: 504,
+        message: expect.stringContaining('300 ms'),
+      })
+      expect(fine).toMatchObject({ ok: true, value: 'done' })
+    } finally {
+      await pool.close()
+    }
+  })
+
+  it('a synchronous loop times out; the worker is replaced and others caught on it fail at once with a code', async () => {
+    const pool = createTestPool(undefined, { size: 1 })
+    try {
+      const waiting = invoke(
+        pool,
+        await fn('await new Promise((resolve) => setTimeout(resolve, 10000)); return 1'),
+        null,
+        {},
+        { timeoutMs: 20000 },
+      )
+      const started = Date.now()
+      const loop = await invoke(pool, await fn('while (true) {}'), null, {}, { timeoutMs: 300 })
+      expect(loop.error).toMatchObject({ code: 'FUNCTION_TIMEOUT', status: 504 })
+      const other = await waiting
+      expect(other.error).toMatchObject({ code: 'FUNCTION_INTERRUPTED', status: 503 })
+      expect(Date.now() - started).toBeLessThan(5000)
+      // The pool keeps serving with a fresh worker.
+      expect(await invoke(pool, await fn('return "alive"'))).toMatchObject({ ok: true, value: 'alive' })
+    } finally {
+      await pool.close()
+    }
+  })
+
+  it('an allocation loop ends with FUNCTION_OUT_OF_MEMORY and the pool keeps serving', async () => {
+    const pool = createTestPool(undefined, { size: 1 })
+    try {
+      const outcome = await invoke(
+        pool,
+        await fn('const hoard = []; while (true) hoard.push(new Array(100000).fill(Math.random()))'),
+        null,
+        {},
+        {
+          memoryMb: 32,
+          timeoutMs: 20000,
+        },
+      )
+      expect(outcome.error).toMatchObject({
+        code: 'FUNCTION_OUT_OF_MEMORY',
+        status: 500,
+        message: expect.stringContaining('32 MiB'),
+      })
+      expect(await invoke(pool, await fn('return "alive"'), null, {}, { memoryMb: 32 })).toMatchObject({
+        ok: true,
+        value: 'alive',
+      })
+    } finally {
+      await pool.close()
+    }
+  }, 30000)
+
+  it('stops outbound calls past the per-invocation limit', async () => {
+    const pool = createTestPool()
+    try {
+      const outcome = await invoke(
+        pool,
+        await fn("for (let i = 0; i < 10; i++) await api.httpGet('https://a.example/' + i); return 'no'"),
+        null,
+        {},
+        { maxCalls: 3 },
+      )
+      expect(outcome.error).toMatchObject({
+        code: 'FUNCTION_CALL_LIMIT',
+        message: expect.stringContaining('at most 3'),
+      })
+      expect(outcome.calls).toHaveLength(4)
+      const caught = await invoke(
+        pool,
+        await fn(
+          "try { for (let i = 0; i < 10; i++) await api.httpGet('https://a.example/'); } catch (e) { return e.code }",
+        ),
+        null,
+        {},
+        { maxCalls: 2 },
+      )
+      expect(caught.value).toBe('FUNCTION_CALL_LIMIT')
+    } finally {
+      await pool.close()
+    }
+  })
+
+  it('aborts in-flight outbound calls when the invocation times out, and bounds each call by the time left', async () => {
+    const seen: { deadline: number; aborted: boolean }[] = []
+    const pool = createTestPool()
+    // A pool whose upstream never answers until aborted.
+    const slow = new (await import('../../src/sandbox/pool.js')).SandboxPool({
+      size: 1,
+      handleCall: (_request, { deadline, signal }) =>
+        new Promise((_resolve, reject) => {
+          const record = { deadline, aborted: false }
+          seen.push(record)
+          signal.addEventListener('abort', () => {
+            record.aborted = true
+            reject(Object.assign(new Error('aborted'), { code: 'EGRESS_ABORTED' }))
+          })
+        }),
+    })
+    try {
+      const started = Date.now()
+      const outcome = await invoke(
+        slow,
+        await fn("await api.httpGet('https://a.example/slow', { timeoutMs: 60000 })"),
+        null,
+        {},
+        { timeoutMs: 400 },
+      )
+      expect(outcome.error?.code).toBe('FUNCTION_TIMEOUT')
+      expect(seen).toHaveLength(1)
+      expect(seen[0]!.aborted).toBe(true)
+      // The call's own 60 s was cut to what was left of the invocation's 400 ms.
+      expect(seen[0]!.deadline - started).toBeLessThanOrEqual(450)
+    } finally {
+      await Promise.all([slow.close(), pool.close()])
+    }
+  })
+
+  it('clears an invocation’s timers when it ends', async () => {
+    const pool = createTestPool()
+    try {
+      const outcome = await invoke(
+        pool,
+        await fn(
+          "setInterval(() => api.log('tick'), 5); setTimeout(() => api.log('late'), 50); return 'early'",
+        ),
+      )
+      expect(outcome.value).toBe('early')
+      await new Promise((resolve) => setTimeout(resolve, 120))
+      expect(outcome.logs).toEqual([])
+    } finally {
+      await pool.close()
+    }
+  })
+})

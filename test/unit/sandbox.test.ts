@@ -1,0 +1,356 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { BridgeRequest } from '../../src/sandbox/protocol.js'
+import type { SandboxPool } from '../../src/sandbox/pool.js'
+import { buildSources, createTestPool, invoke } from '../helpers/sandbox.js'
+
+let pool: SandboxPool
+const calls: BridgeRequest[] = []
+beforeAll(() => {
+  pool = createTestPool((request) => {
+    calls.push(request)
+    if (new URL(request.url).pathname === '/fail') {
+      return { status: 401, statusText: 'Unauthorized', headers: {}, body: { error: { message: 'bad key' } } }
+    }
+    return { status: 200, statusText: 'OK', headers: {}, body: { url: request.url, method: request.method } }
+  })
+})
+afterAll(async () => {
+  await pool.close()
+})
+
+/** Runs `body` as the body of `async function run()` and returns the outcome. */
+async function runBody(body: string, payload: unknown = null, params: Record<string, string> = {}) {
+  const build = await buildSources({ 'fn.js': `async function run() {\n${body}\n}` })
+  return invoke(pool, build, payload, params)
+}
+
+async function valueOf(body: string): Promise<unknown> {
+  const outcome = await runBody(body)
+  expect(outcome.error).toBeUndefined()
+  return outcome.value
+}
+
+describe('function forms', () => {
+  it.each([
+    ['classic script', 'fn.js', 'async function run() { return "classic" }'],
+    ['exported', 'fn.js', 'export async function run() { return "exported" }'],
+    ['export default', 'fn.js', 'export default async function run() { return "default" }'],
+    [
+      'TypeScript',
+      'fn.ts',
+      'interface Out { v: string }\nexport async function run(): Promise<Out> { return { v: "ts" } }',
+    ],
+  ])('runs a %s', async (_name, file, source) => {
+    const outcome = await invoke(pool, await buildSources({ [file]: source }))
+    expect(outcome.ok).toBe(true)
+    expect(outcome.value).toBeTruthy()
+  })
+
+  it('bundles local modules', async () => {
+    const build = await buildSources({
+      'fn.ts': "import { greet } from './lib'\nexport async function run() { return greet('x') }",
+      'lib.ts': 'export const greet = (name: string) => `hello ${name}`',
+    })
+    expect((await invoke(pool, build)).value).toBe('hello x')
+  })
+
+  it('refuses a file without run() at build time', async () => {
+    await expect(buildSources({ 'fn.js': 'async function main() {}' })).rejects.toMatchObject({
+      code: 'BUILD_FAILED',
+      message: expect.stringContaining('does not declare `async function run()`'),
+    })
+  })
+
+  it('refuses Node built-ins at build time with a clear reason', async () => {
+    await expect(
+      buildSources({ 'fn.js': "import fs from 'node:fs'\nexport async function run() { return fs }" }),
+    ).rejects.toMatchObject({
+      code: 'BUILD_FAILED',
+      message: expect.stringContaining('Node built-in'),
+    })
+  })
+})
+
+describe('globals', () => {
+  it('has exactly the contract: params, api, timers, web helpers; no process, require, fetch', async () => {
+    const value = await valueOf(`return {
+      executionParams: typeof executionParams, triggerParams: typeof triggerParams, api: typeof api,
+      setTimeout: typeof setTimeout, clearTimeout: typeof clearTimeout, setInterval: typeof setInterval,
+      URL: typeof URL, URLSearchParams: typeof URLSearchParams, TextEncoder: typeof TextEncoder,
+      TextDecoder: typeof TextDecoder, btoa: typeof btoa, atob: typeof atob, structuredClone: typeof structuredClone,
+      now: typeof Date.now(), random: typeof Math.random(),
+      process: typeof process, fetch: typeof fetch, Buffer: typeof Buffer, console: typeof console,
+      Compartment: typeof Compartment, lockdown: typeof lockdown, harden: typeof harden,
+      globalCompartment: typeof globalThis.Compartment, setImmediate: typeof setImmediate,
+    }`)
+    expect(value).toEqual({
+      executionParams: 'object',
+      triggerParams: 'object',
+      api: 'object',
+      setTimeout: 'function',
+      clearTimeout: 'function',
+      setInterval: 'function',
+      URL: 'function',
+      URLSearchParams: 'function',
+      TextEncoder: 'function',
+      TextDecoder: 'function',
+      btoa: 'function',
+      atob: 'function',
+      structuredClone: 'function',
+      now: 'number',
+      random: 'number',
+      process: 'undefined',
+      fetch: 'undefined',
+      Buffer: 'undefined',
+      console: 'undefined',
+      Compartment: 'undefined',
+      lockdown: 'undefined',
+      harden: 'undefined',
+      globalCompartment: 'undefined',
+      setImmediate: 'undefined',
+    })
+  })
+
+  it('hands in frozen params', async () => {
+    const outcome = await runBody(
+      `const tries = []
+       for (const attempt of [() => { executionParams.payload.x = 1 }, () => { triggerParams.k = 'changed' }, () => { executionParams.requestId = 'x' }]) {
+         try { attempt(); tries.push('changed') } catch (e) { tries.push(e.constructor.name) }
+       }
+       return { tries, payload: executionParams.payload, k: triggerParams.k }`,
+      { a: 1 },
+      { k: 'v' },
+    )
+    expect(outcome.value).toEqual({
+      tries: ['TypeError', 'TypeError', 'TypeError'],
+      payload: { a: 1 },
+      k: 'v',
+    })
+  })
+})
+
+describe('no way out', () => {
+  const escapes: [string, string][] = [
+    ['function constructor from a function', "return (function () {}).constructor('return process')()"],
+    ['Function', "return Function('return typeof process')()"],
+    ['indirect eval', "return (0, eval)('typeof process')"],
+    ['async function constructor', "return (async () => {}).constructor('return process')"],
+    ['generator function constructor', "return (function* () {}).constructor('return process')"],
+    ['api method constructor', "return api.httpGet.constructor('return process')()"],
+    [
+      'api object prototype walk',
+      "return Object.getPrototypeOf(api).constructor.constructor('return process')()",
+    ],
+    [
+      'promise from api',
+      "return api.httpGet('https://x.example/').constructor.constructor('return process')()",
+    ],
+    [
+      'result of an api call',
+      "const r = await api.httpGet('https://x.example/'); return r.constructor.constructor('return process')()",
+    ],
+    [
+      'error of an api call',
+      "try { await api.httpGet('https://x.example/fail') } catch (e) { return e.constructor.constructor('return process')() }",
+    ],
+    [
+      'timer handle',
+      "const t = setTimeout(() => {}, 1); return t.constructor.constructor('return process')()",
+    ],
+    ['URL class', "return URL.constructor('return process')()"],
+    ['payload prototype', "return executionParams.constructor.constructor('return process')()"],
+    ['require shim', "return require('fs')"],
+    [
+      'stack trace hook',
+      'Error.prepareStackTrace = (e, frames) => frames[0].getThis(); return new Error().stack',
+    ],
+    ['globalThis of Function', "return Function('return globalThis')().process"],
+  ]
+
+  it.each(escapes)('%s gives no access to the host', async (_name, body) => {
+    const outcome = await runBody(body).catch((error: { code?: string }) => {
+      // Refused by the bundler (a Node built-in): no access either.
+      expect(error.code).toBe('BUILD_FAILED')
+      return undefined
+    })
+    if (outcome === undefined) return
+    // Either the attempt throws, or what it returns is not the host's process.
+    if (outcome.ok) {
+      expect(JSON.stringify(outcome.value ?? null)).not.toMatch(/"(pid|versions|env|argv)"/)
+      expect(
+        outcome.value === undefined ||
+          outcome.value === null ||
+          outcome.value === 'undefined' ||
+          typeof outcome.value === 'string',
+      ).toBe(true)
+    } else {
+      expect(outcome.error?.code).toMatch(/FUNCTION_ERROR|FUNCTION_LOAD_FAILED/)
+    }
+  })
+
+  it('refuses direct eval and import() in the code', async () => {
+    const withEval = await invoke(
+      pool,
+      await buildSources({ 'fn.js': "async function run() { return eval('1 + 1') }" }),
+    )
+    expect(withEval.error?.code).toBe('FUNCTION_LOAD_FAILED')
+    const withImport = await invoke(
+      pool,
+      await buildSources({ 'fn.js': 'async function run() { const n = "fs"; return import(n) }' }),
+    )
+    expect(withImport.ok).toBe(false)
+  })
+
+  it('cannot change shared built-ins for another invocation', async () => {
+    const mutate = await runBody(`
+      const results = []
+      for (const attempt of [
+        () => { Array.prototype.evil = 1 },
+        () => { JSON.parse = () => 'evil' },
+        () => { Object.prototype.polluted = true },
+        // Its own compartment's global: allowed, and gone for the next invocation (checked below).
+        () => { Function('globalThis.leak = 1')() },
+        () => { URL.prototype.toString = () => 'evil' },
+        () => { Math.random = () => 4 },
+      ]) { try { attempt(); results.push('changed') } catch { results.push('refused') } }
+      return results`)
+    expect(mutate.value).toEqual(['refused', 'refused', 'refused', 'changed', 'refused', 'refused'])
+    const check = await valueOf(
+      "return [typeof [].evil, JSON.parse('1'), typeof ({}).polluted, typeof Function('return globalThis.leak')(), new URL('https://a.b/').toString()]",
+    )
+    expect(check).toEqual(['undefined', 1, 'undefined', 'undefined', 'https://a.b/'])
+  })
+
+  it('keeps each invocation to its own globals and params, even concurrently', async () => {
+    const build = await buildSources({
+      'fn.js': `
+        let seen = []
+        async function run() {
+          globalThis.mine = executionParams.payload
+          seen.push(executionParams.payload)
+          await new Promise((resolve) => setTimeout(resolve, 50))
+          return { mine: globalThis.mine, payload: executionParams.payload, key: triggerParams.key, seen }
+        }`,
+    })
+    const [first, second] = await Promise.all([
+      invoke(pool, build, 'first', { key: 'key-1' }),
+      invoke(pool, build, 'second', { key: 'key-2' }),
+    ])
+    expect(first.value).toEqual({ mine: 'first', payload: 'first', key: 'key-1', seen: ['first'] })
+    expect(second.value).toEqual({ mine: 'second', payload: 'second', key: 'key-2', seen: ['second'] })
+  })
+})
+
+describe('api', () => {
+  it('sends plain objects as JSON and strings as they are', async () => {
+    calls.length = 0
+    await valueOf(`
+      await api.httpPost('https://a.example/json', { a: 1 })
+      await api.httpPut('https://a.example/form', 'a=1&b=2', { headers: { 'Content-Type': 'application/x-www-form-urlencoded' } })
+      await api.httpPatch('https://a.example/patch', [1, 2])
+      await api.httpDelete('https://a.example/delete', { headers: { 'X-Id': 7 } })
+      return null`)
+    expect(calls.map(({ method, url, headers, body }) => ({ method, url, headers, body }))).toEqual([
+      {
+        method: 'POST',
+        url: 'https://a.example/json',
+        headers: { 'content-type': 'application/json' },
+        body: '{"a":1}',
+      },
+      {
+        method: 'PUT',
+        url: 'https://a.example/form',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: 'a=1&b=2',
+      },
+      {
+        method: 'PATCH',
+        url: 'https://a.example/patch',
+        headers: { 'content-type': 'application/json' },
+        body: '[1,2]',
+      },
+      { method: 'DELETE', url: 'https://a.example/delete', headers: { 'X-Id': '7' }, body: undefined },
+    ])
+  })
+
+  it('resolves to the body on 2xx and rejects with HttpError otherwise; request never rejects on a status', async () => {
+    const value = await valueOf(`
+      const ok = await api.httpGet('https://a.example/ok')
+      let failure
+      try { await api.httpGet('https://a.example/fail?key=secret') } catch (e) {
+        failure = { name: e.name, status: e.status, statusText: e.statusText, body: e.body, message: e.message }
+      }
+      const raw = await api.request('GET', 'https://a.example/fail')
+      return { ok, failure, raw: { status: raw.status, body: raw.body } }`)
+    expect(value).toEqual({
+      ok: { url: 'https://a.example/ok', method: 'GET' },
+      failure: {
+        name: 'HttpError',
+        status: 401,
+        statusText: 'Unauthorized',
+        body: { error: { message: 'bad key' } },
+        message: 'GET https://a.example/fail failed: 401 Unauthorized: bad key',
+      },
+      raw: { status: 401, body: { error: { message: 'bad key' } } },
+    })
+  })
+
+  it('collects structured logs with the request id and trigger', async () => {
+    const outcome = await runBody(
+      "api.log({ step: 1 }); api.logError(new Error('boom')); api.log('text'); return 1",
+    )
+    expect(outcome.logs).toEqual([
+      {
+        time: expect.any(String),
+        level: 'info',
+        requestId: expect.stringMatching(/^req-/),
+        trigger: 'test',
+        value: { step: 1 },
+      },
+      {
+        time: expect.any(String),
+        level: 'error',
+        requestId: expect.any(String),
+        trigger: 'test',
+        value: { name: 'Error', message: 'boom' },
+      },
+      {
+        time: expect.any(String),
+        level: 'info',
+        requestId: expect.any(String),
+        trigger: 'test',
+        value: 'text',
+      },
+    ])
+    expect(outcome.calls).toEqual([])
+  })
+
+  it('records each outbound call without its query string', async () => {
+    const outcome = await runBody("await api.httpGet('https://a.example/path?token=abc'); return 1")
+    expect(outcome.calls).toEqual([
+      {
+        method: 'GET',
+        url: 'https://a.example/path',
+        host: 'a.example',
+        status: 200,
+        durationMs: expect.any(Number),
+      },
+    ])
+  })
+})
+
+describe('results and errors', () => {
+  it('a thrown error is FUNCTION_ERROR (500) with its message', async () => {
+    const outcome = await runBody("throw new Error('it broke')")
+    expect(outcome.error).toEqual({ code: 'FUNCTION_ERROR', message: 'it broke', status: 500 })
+  })
+
+  it('a value that is not JSON is FUNCTION_ERROR', async () => {
+    const outcome = await runBody('const a = {}; a.self = a; return a')
+    expect(outcome.error).toMatchObject({ code: 'FUNCTION_ERROR', message: expect.stringContaining('JSON') })
+  })
+
+  it('undefined becomes null', async () => {
+    expect((await runBody('return undefined')).value).toBeNull()
+  })
+})
