@@ -67,7 +67,7 @@ export async function removeDomains(options: {
   const indices = current.flatMap((domain, index) => (removeTexts.has(domain) ? [index] : [])).reverse()
   const text = applyJsonEdits(
     project.text,
-    indices.map((index) => ({ path: ['domains', index], value: undefined })),
+    indices.map((index) => ({ remove: ['domains', index] })),
   )
   await writeProjectConfig(project.configPath, text, shownConfigPath(options.cwd, project))
   return { removed: [...removeTexts], domains: current.filter((domain) => !removeTexts.has(domain)) }

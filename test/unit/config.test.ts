@@ -240,7 +240,9 @@ describe('editing centrali.json', () => {
       { append: 'domains', value: 'a.com' },
       { path: ['functions', 'x'], value: { entry: 'functions/x.ts' } },
     ])
-    expect(text).toContain('// c')
+    expect(text).toBe(
+      '{\n  // c\n  "functions": {\n    "x": {\n      "entry": "functions/x.ts"\n    }\n  },\n  "domains": [\n    "a.com"\n  ]\n}',
+    )
     expect(parseProjectConfig(text, 'centrali.json').config).toMatchObject({
       domains: ['a.com'],
       functions: { x: { entry: 'functions/x.ts' } },
@@ -249,7 +251,8 @@ describe('editing centrali.json', () => {
 
   it('keeps CRLF line endings', () => {
     const text = applyJsonEdits(original.replaceAll('\n', '\r\n'), [{ append: 'domains', value: 'b.com' }])
-    expect(text.replaceAll('\r\n', '')).not.toContain('\n')
-    expect(text).toContain('"b.com"')
+    expect(text).toBe(
+      '{\r\n    // keep me\r\n    "functions": {},\r\n    "domains": [\r\n        "a.com", /* first */\r\n        "b.com"\r\n    ]\r\n}\r\n',
+    )
   })
 })
