@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises'
-import { join, relative } from 'node:path'
+import { join } from 'node:path'
 import { entryMatches, parseStoredDomainEntry } from '../egress/domain-entry.js'
 import { UserError } from '../shared/errors.js'
 import { applyJsonEdits, writeProjectConfig } from './edit.js'
-import { loadProject, type LoadOptions, type Project } from './load.js'
+import { displayPath, loadProject, type LoadOptions, type Project } from './load.js'
 import { normalizeDomains } from './scaffold.js'
 import { loadAllTemplates } from './templates.js'
 
@@ -16,11 +16,9 @@ export interface AddDomainsResult {
   domains: string[]
 }
 
-export async function addDomains(options: {
-  cwd: string
-  hosts: readonly string[]
-  allowIp: boolean
-}): Promise<AddDomainsResult> {
+export async function addDomains(
+  options: LoadOptions & { hosts: readonly string[]; allowIp: boolean },
+): Promise<AddDomainsResult> {
   const project = await loadProject(options)
   const { domains, notes } = await normalizeDomains(options.hosts, options.allowIp)
   const current = project.config.domains
@@ -31,7 +29,7 @@ export async function addDomains(options: {
       project.text,
       added.map((domain) => ({ append: 'domains', value: domain })),
     )
-    await writeProjectConfig(project.configPath, text, shownConfigPath(options.cwd, project))
+    await writeProjectConfig(project.configPath, text, displayPath(options.cwd, project.configPath))
   }
   return { added, existing, notes, domains: [...current, ...added] }
 }
@@ -41,10 +39,7 @@ export interface RemoveDomainsResult {
   domains: string[]
 }
 
-export async function removeDomains(options: {
-  cwd: string
-  hosts: readonly string[]
-}): Promise<RemoveDomainsResult> {
+export async function removeDomains(options: LoadOptions & { hosts: readonly string[] }): Promise<RemoveDomainsResult> {
   const project = await loadProject(options)
   const current = project.config.domains
   // Match on the normal form, so `API.Example.com` removes `api.example.com`; IPs were added with --ip.
@@ -69,7 +64,7 @@ export async function removeDomains(options: {
     project.text,
     indices.map((index) => ({ remove: ['domains', index] })),
   )
-  await writeProjectConfig(project.configPath, text, shownConfigPath(options.cwd, project))
+  await writeProjectConfig(project.configPath, text, displayPath(options.cwd, project.configPath))
   return { removed: [...removeTexts], domains: current.filter((domain) => !removeTexts.has(domain)) }
 }
 
@@ -144,6 +139,3 @@ async function hostsCalledByFunctions(
   return calls
 }
 
-function shownConfigPath(cwd: string, project: Project): string {
-  return relative(cwd, project.configPath) || 'centrali.json'
-}

@@ -1,8 +1,9 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, unlink, writeFile } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
 import { UserError } from '../shared/errors.js'
 import { applyJsonEdits, writeProjectConfig, type JsonEdit } from './edit.js'
-import { loadProject, type LoadOptions } from './load.js'
+import { displayPath, loadProject, type LoadOptions } from './load.js'
+import { setSecretCommand } from './secrets.js'
 import { requireTemplate, scaffoldFunction } from './scaffold.js'
 
 export interface AddFunctionOptions extends LoadOptions {
@@ -17,7 +18,7 @@ export interface AddFunctionResult {
   trigger: string
   file: string
   domainsAdded: string[]
-  secrets: { name: string; description: string; command: string; set?: boolean }[]
+  secrets: { name: string; description: string; command: string }[]
 }
 
 export async function addFunction(options: AddFunctionOptions): Promise<AddFunctionResult> {
@@ -60,11 +61,13 @@ export async function addFunction(options: AddFunctionOptions): Promise<AddFunct
     }
     throw error
   }
-  await writeProjectConfig(
-    project.configPath,
-    text,
-    relative(options.cwd, project.configPath) || 'centrali.json',
-  )
+  try {
+    await writeProjectConfig(project.configPath, text, displayPath(options.cwd, project.configPath))
+  } catch (error) {
+    // Leave nothing half-added: the new file goes if the config could not take the function.
+    await unlink(file).catch(() => undefined)
+    throw error
+  }
   return {
     function: scaffold.functionName,
     trigger: scaffold.triggerName,
@@ -72,7 +75,7 @@ export async function addFunction(options: AddFunctionOptions): Promise<AddFunct
     domainsAdded,
     secrets: scaffold.secrets.map((secret) => ({
       ...secret,
-      command: `centrali secrets set ${secret.name}`,
+      command: setSecretCommand(secret.name),
     })),
   }
 }

@@ -16,6 +16,7 @@ import {
   formatConfigProblem,
   type ConfigProblem,
 } from '../shared/errors.js'
+import { parseStoredDomainEntry } from '../egress/domain-entry.js'
 import { projectConfigSchema, type ProjectConfig } from './schema.js'
 
 export const CONFIG_FILE = 'centrali.json'
@@ -32,6 +33,11 @@ export interface Project {
 }
 
 export const JSONC_OPTIONS = { allowTrailingComma: true, disallowComments: false } as const
+
+/** How a project file is named in messages: relative to where the command runs. */
+export function displayPath(cwd: string, path: string): string {
+  return relative(cwd, path) || path
+}
 
 /** Walks up from `cwd` to the nearest folder with a centrali.json. */
 export async function findProjectRoot(cwd: string): Promise<string> {
@@ -67,7 +73,7 @@ export async function loadProject(options: LoadOptions): Promise<Project> {
   } catch (error) {
     throw describeSystemError(error, `read ${configPath}`) ?? error
   }
-  const shownPath = relative(options.cwd, configPath) || CONFIG_FILE
+  const shownPath = displayPath(options.cwd, configPath)
   const { config, warnings } = parseProjectConfig(text, shownPath)
   for (const warning of warnings) options.warn?.(formatConfigProblem(warning))
   return { root, configPath, text, config, warnings }
@@ -115,6 +121,12 @@ export function parseProjectConfig(
   for (;;) {
     const result = projectConfigSchema.safeParse(input)
     if (result.success) {
+      // Entries are compared in their normal form (a hand-written API.OpenAI.com is api.openai.com);
+      // the array keeps its length and order, so indices still point into the file.
+      result.data.domains = result.data.domains.map((entry) => {
+        const parsed = parseStoredDomainEntry(entry)
+        return parsed.ok ? parsed.text : entry
+      })
       warnings.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0))
       return { config: result.data, warnings }
     }

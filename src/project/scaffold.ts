@@ -1,5 +1,6 @@
 import { UserError } from '../shared/errors.js'
 import { normalizeDomainEntry } from '../egress/domain-entry.js'
+import { checkAddress } from '../egress/ip-policy.js'
 import { NAME_PATTERN, type TriggerConfig } from './schema.js'
 import { listTemplateNames, loadTemplate, renderPlaceholders, type Template } from './templates.js'
 
@@ -49,6 +50,13 @@ export async function normalizeDomains(
     const result = normalizeDomainEntry(input, { allowIp, isPublicSuffix })
     if (!result.ok) {
       problems.push(`${input}: ${result.reason}`)
+      continue
+    }
+    const address = result.entry.ip ? checkAddress(result.entry.host) : undefined
+    if (address !== undefined && !address.allowed) {
+      problems.push(
+        `${input}: ${address.reason}; the egress guard blocks such addresses whatever the allowlist says (to call a local server in tests, use --map)`,
+      )
       continue
     }
     if (result.text !== input)

@@ -102,10 +102,27 @@ describe('centrali domains', () => {
     expect(await config()).toBe(before)
   })
 
+  it('compares hand-written entries in their normal form', async () => {
+    await writeFile(join(app, 'centrali.json'), '{ "functions": {}, "domains": ["API.OpenAI.com", "b.example.com"] }')
+    const again = await sandbox.run(['domains', 'add', 'api.openai.com', '--json'], { cwd: app })
+    expect(again.json<{ added: string[]; existing: string[] }>()).toMatchObject({ added: [], existing: ['api.openai.com'] })
+    const removed = await sandbox.run(['domains', 'remove', 'api.openai.com'], { cwd: app })
+    expect(removed.exitCode).toBe(0)
+    expect(await config()).toBe('{ "functions": {}, "domains": ["b.example.com"] }')
+  })
+
+  it('refuses an address the egress guard always blocks, even with --ip', async () => {
+    const result = await sandbox.run(['domains', 'add', '127.0.0.1', '10.0.0.5:8443', '[::1]', '--ip', '--json'], { cwd: app })
+    expect(result.exitCode).toBe(1)
+    const { error } = result.json<{ error: { message: string } }>()
+    for (const input of ['127.0.0.1:', '10.0.0.5:8443:', '[::1]:']) expect(error.message).toContain(input)
+    expect(error.message).toContain('--map')
+  })
+
   it('accepts an IP address with --ip', async () => {
-    const result = await sandbox.run(['domains', 'add', '203.0.113.7:8443', '--ip'], { cwd: app })
+    const result = await sandbox.run(['domains', 'add', '93.184.216.34:8443', '--ip'], { cwd: app })
     expect(result.exitCode).toBe(0)
-    expect(JSON.parse((await config()).replace(/\/\/.*$/gm, '')).domains).toContain('203.0.113.7:8443')
+    expect(JSON.parse((await config()).replace(/\/\/.*$/gm, '')).domains).toContain('93.184.216.34:8443')
   })
 
   it('list shows entries, who needs them, and hosts the code calls that are not allowed', async () => {

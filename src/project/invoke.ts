@@ -1,0 +1,181 @@
+import { randomUUID } from 'node:crypto'
+import { join, relative } from 'node:path'
+import { buildFunctionCached } from '../build/cache.js'
+import { createLazyEgressClient } from '../egress/lazy.js'
+import { createCallHandler } from '../sandbox/bridge.js'
+import { SandboxPool, type InvocationOutcome } from '../sandbox/pool.js'
+import type { TriggerParamValue } from '../sandbox/protocol.js'
+import { createRedactor, type Redaction } from '../secrets/redact.js'
+import { SecretsStore } from '../secrets/store.js'
+import { UsageError, UserError } from '../shared/errors.js'
+import { loadProject, type LoadOptions, type Project } from './load.js'
+import { DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_MS, isSecretRef, type TriggerConfig } from './schema.js'
+import { SECRETS_FILE, setSecretCommand } from './secrets.js'
+
+/** DESIGN §2 limits that are not per-trigger settings (yet). */
+export const MAX_PAYLOAD_BYTES = 1024 * 1024
+export const MAX_OUTBOUND_CALLS = 50
+export const BUILD_CACHE_DIR = '.centrali/build-cache'
+
+export interface InvokeTriggerOptions extends LoadOptions {
+  env: NodeJS.ProcessEnv
+  trigger: string
+  payload: unknown
+  /** `host=origin` mappings from the command line, over `dev.map` in centrali.json. */
+  map?: Readonly<Record<string, string>>
+}
+
+export interface InvokeTriggerResult extends InvocationOutcome {
+  trigger: string
+  requestId: string
+  /** Where secret values were found and replaced; names only. */
+  redactions: Redaction[]
+}
+
+/** One invocation of a trigger, outside any server: `centrali invoke`. Same sandbox as dev and serve. */
+export async function invokeTrigger(options: InvokeTriggerOptions): Promise<InvokeTriggerResult> {
+  const project = await loadProject(options)
+  const trigger = requireTrigger(project, options.trigger)
+  const fn = project.config.functions[trigger.function]!
+  const payloadBytes = Buffer.byteLength(JSON.stringify(options.payload ?? null))
+  if (payloadBytes > MAX_PAYLOAD_BYTES) {
+    throw new UserError(
+      'PAYLOAD_TOO_LARGE',
+      `The payload is ${payloadBytes} bytes; an invocation takes at most ${MAX_PAYLOAD_BYTES} (1 MiB).`,
+    )
+  }
+  const limits = {
+    timeoutMs: trigger.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    memoryMb: trigger.memoryMb ?? DEFAULT_MEMORY_MB,
+    maxCalls: MAX_OUTBOUND_CALLS,
+  }
+
+  const egress = createLazyEgressClient({
+    domains: project.config.domains,
+    map: { ...project.config.dev?.map, ...options.map },
+  })
+  const pool = new SandboxPool({ handleCall: createCallHandler(egress), size: 1 })
+  try {
+    // Start the worker while the function builds and its secrets are read.
+    const [build, params] = await Promise.all([
+      buildFunctionCached({ root: project.root, entry: fn.entry, cacheDir: join(project.root, BUILD_CACHE_DIR) }),
+      resolveTriggerParams(project, options.trigger, trigger, options.env, options.cwd),
+      pool.warm(limits.memoryMb),
+    ])
+    const requestId = randomUUID()
+    const outcome = await pool.invoke({
+      build,
+      trigger: options.trigger,
+      executionParams: {
+        payload: options.payload ?? null,
+        method: 'POST',
+        path: `/endpoints/${options.trigger}`,
+        query: {},
+        headers: {},
+        requestId,
+      },
+      triggerParams: params.values,
+      limits,
+    })
+    const redactor = createRedactor(params.secrets)
+    const redacted: InvokeTriggerResult = {
+      ...outcome,
+      ...(outcome.ok ? { value: redactor.redact(outcome.value, 'result') } : {}),
+      ...(outcome.error
+        ? { error: { ...outcome.error, message: redactor.redactText(outcome.error.message, 'error') } }
+        : {}),
+      logs: outcome.logs.map((record, index) => ({
+        ...record,
+        value: redactor.redact(record.value, `logs[${index}]`),
+      })),
+      calls: outcome.calls.map((call, index) =>
+        call.error
+          ? {
+              ...call,
+              error: { ...call.error, message: redactor.redactText(call.error.message, `calls[${index}]`) },
+            }
+          : call,
+      ),
+      trigger: options.trigger,
+      requestId,
+      redactions: [],
+    }
+    redacted.redactions = [...redactor.redactions]
+    return redacted
+  } finally {
+    await Promise.all([pool.close(), egress.close()])
+  }
+}
+
+function requireTrigger(project: Project, name: string): TriggerConfig {
+  const trigger = project.config.triggers[name]
+  if (trigger !== undefined && Object.hasOwn(project.config.triggers, name)) return trigger
+  const known = Object.keys(project.config.triggers)
+  throw new UserError('TRIGGER_NOT_FOUND', `There is no trigger named "${name}".`, {
+    hint:
+      known.length === 0
+        ? 'The project has no triggers; add one with `centrali functions new`.'
+        : `Known triggers: ${known.join(', ')}.`,
+  })
+}
+
+/** The trigger's params with secrets decrypted, and the secret values (for redaction). */
+async function resolveTriggerParams(
+  project: Project,
+  triggerName: string,
+  trigger: TriggerConfig,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): Promise<{ values: Record<string, TriggerParamValue>; secrets: Map<string, string> }> {
+  const values: Record<string, TriggerParamValue> = {}
+  const secrets = new Map<string, string>()
+  let store: SecretsStore | undefined
+  for (const [param, value] of Object.entries(trigger.params ?? {})) {
+    if (!isSecretRef(value)) {
+      values[param] = value
+      continue
+    }
+    const path = join(project.root, SECRETS_FILE)
+    store ??= await SecretsStore.open({ path, displayPath: relative(cwd, path) || SECRETS_FILE, env })
+    const secret = await store.get(value.secret)
+    if (secret === undefined) {
+      throw new UserError(
+        'SECRET_MISSING',
+        `Trigger ${triggerName} needs the secret ${value.secret} (param "${param}"), which is not set.`,
+        { hint: `Set it with \`${setSecretCommand(value.secret)}\`.` },
+      )
+    }
+    values[param] = secret
+    secrets.set(value.secret, secret)
+  }
+  return { values, secrets }
+}
+
+/** Parses `--map host=origin` flags. */
+export function parseMapFlags(flags: readonly string[]): Record<string, string> {
+  const map: Record<string, string> = {}
+  for (const flag of flags) {
+    const index = flag.indexOf('=')
+    const host = flag.slice(0, index).trim().toLowerCase()
+    const origin = flag.slice(index + 1).trim()
+    let url: URL | undefined
+    try {
+      url = new URL(origin)
+    } catch {
+      url = undefined
+    }
+    if (
+      index <= 0 ||
+      url === undefined ||
+      !/^https?:$/.test(url.protocol) ||
+      (url.pathname !== '/' && url.pathname !== '')
+    ) {
+      throw new UsageError(
+        'MAP_INVALID',
+        `--map ${flag}: expected host=origin, such as api.openai.com=http://127.0.0.1:9000.`,
+      )
+    }
+    map[host] = url.origin
+  }
+  return map
+}
