@@ -17,7 +17,7 @@ export interface FunctionBuild {
   /** The factory source the sandbox worker evaluates. */
   code: string
   bytes: number
-  /** Every local file the build read (for watchers). */
+  /** Every file the build read, absolute (for watchers and the build cache). */
   inputs: string[]
 }
 
@@ -93,9 +93,7 @@ export async function buildFunction(options: BuildOptions): Promise<FunctionBuil
     id: createHash('sha256').update(code).digest('hex').slice(0, 16),
     code,
     bytes: Buffer.byteLength(code),
-    inputs: Object.keys(result.metafile.inputs)
-      .filter((input) => !input.includes('node_modules/'))
-      .map((input) => resolve(options.root, input)),
+    inputs: Object.keys(result.metafile.inputs).map((input) => resolve(options.root, input)),
   }
 }
 

@@ -32,6 +32,8 @@ export interface Output {
   info(line: string): void
   success(line: string): void
   warn(line: string): void
+  /** A failure that is the command's result (the command still returns data, as `invoke` does). */
+  error(line: string): void
   /** Paint for stdout text. */
   paint: Paint
   json: boolean
@@ -56,6 +58,7 @@ export function createOutput(options: { json: boolean; env?: NodeJS.ProcessEnv }
     },
     // Warnings reach stderr even in --json mode: stdout stays pure JSON, and nothing is hidden.
     warn: (line) => err(`${errPaint('yellow', '▲ warning')} ${line}`),
+    error: (line) => err(`${errPaint('red', '✖ error')} ${line}`),
   }
 }
 

@@ -39,7 +39,9 @@ export interface RemoveDomainsResult {
   domains: string[]
 }
 
-export async function removeDomains(options: LoadOptions & { hosts: readonly string[] }): Promise<RemoveDomainsResult> {
+export async function removeDomains(
+  options: LoadOptions & { hosts: readonly string[] },
+): Promise<RemoveDomainsResult> {
   const project = await loadProject(options)
   const current = project.config.domains
   // Match on the normal form, so `API.Example.com` removes `api.example.com`; IPs were added with --ip.
@@ -138,4 +140,3 @@ async function hostsCalledByFunctions(
   }
   return calls
 }
-

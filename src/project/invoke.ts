@@ -58,7 +58,11 @@ export async function invokeTrigger(options: InvokeTriggerOptions): Promise<Invo
   try {
     // Start the worker while the function builds and its secrets are read.
     const [build, params] = await Promise.all([
-      buildFunctionCached({ root: project.root, entry: fn.entry, cacheDir: join(project.root, BUILD_CACHE_DIR) }),
+      buildFunctionCached({
+        root: project.root,
+        entry: fn.entry,
+        cacheDir: join(project.root, BUILD_CACHE_DIR),
+      }),
       resolveTriggerParams(project, options.trigger, trigger, options.env, options.cwd),
       pool.warm(limits.memoryMb),
     ])

@@ -103,16 +103,25 @@ describe('centrali domains', () => {
   })
 
   it('compares hand-written entries in their normal form', async () => {
-    await writeFile(join(app, 'centrali.json'), '{ "functions": {}, "domains": ["API.OpenAI.com", "b.example.com"] }')
+    await writeFile(
+      join(app, 'centrali.json'),
+      '{ "functions": {}, "domains": ["API.OpenAI.com", "b.example.com"] }',
+    )
     const again = await sandbox.run(['domains', 'add', 'api.openai.com', '--json'], { cwd: app })
-    expect(again.json<{ added: string[]; existing: string[] }>()).toMatchObject({ added: [], existing: ['api.openai.com'] })
+    expect(again.json<{ added: string[]; existing: string[] }>()).toMatchObject({
+      added: [],
+      existing: ['api.openai.com'],
+    })
     const removed = await sandbox.run(['domains', 'remove', 'api.openai.com'], { cwd: app })
     expect(removed.exitCode).toBe(0)
     expect(await config()).toBe('{ "functions": {}, "domains": ["b.example.com"] }')
   })
 
   it('refuses an address the egress guard always blocks, even with --ip', async () => {
-    const result = await sandbox.run(['domains', 'add', '127.0.0.1', '10.0.0.5:8443', '[::1]', '--ip', '--json'], { cwd: app })
+    const result = await sandbox.run(
+      ['domains', 'add', '127.0.0.1', '10.0.0.5:8443', '[::1]', '--ip', '--json'],
+      { cwd: app },
+    )
     expect(result.exitCode).toBe(1)
     const { error } = result.json<{ error: { message: string } }>()
     for (const input of ['127.0.0.1:', '10.0.0.5:8443:', '[::1]:']) expect(error.message).toContain(input)

@@ -1,0 +1,62 @@
+import { createHash } from 'node:crypto'
+import { mkdir, readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { writeFileAtomic } from '../shared/atomic-write.js'
+import { buildFunction, type BuildOptions, type FunctionBuild } from './bundle.js'
+
+/**
+ * Builds kept in `.centrali/build-cache/`, one file per function entry, valid while every input
+ * file (local modules and node_modules alike) has the size and modification time it had when it
+ * was built. Starting esbuild costs more than a small function's whole invocation, so a repeated
+ * `centrali invoke` of unchanged code skips it.
+ */
+interface CacheEntry {
+  version: typeof CACHE_VERSION
+  inputs: { path: string; size: number; mtimeMs: number }[]
+  build: FunctionBuild
+}
+
+const CACHE_VERSION = 1
+
+export async function buildFunctionCached(
+  options: BuildOptions & { cacheDir: string },
+): Promise<FunctionBuild> {
+  const key = createHash('sha256')
+    .update(JSON.stringify([options.entry, options.minify ?? false]))
+    .digest('hex')
+    .slice(0, 16)
+  const file = join(options.cacheDir, `${key}.json`)
+  const cached = await readEntry(file)
+  if (cached && (await unchanged(cached.inputs))) return cached.build
+
+  const build = await buildFunction(options)
+  const inputs = await Promise.all(
+    build.inputs.map(async (path) => {
+      const info = await stat(path)
+      return { path, size: info.size, mtimeMs: info.mtimeMs }
+    }),
+  )
+  await mkdir(options.cacheDir, { recursive: true })
+  await writeFileAtomic(file, JSON.stringify({ version: CACHE_VERSION, inputs, build } satisfies CacheEntry))
+  return build
+}
+
+async function readEntry(file: string): Promise<CacheEntry | undefined> {
+  try {
+    const entry = JSON.parse(await readFile(file, 'utf8')) as CacheEntry
+    return entry.version === CACHE_VERSION ? entry : undefined
+  } catch {
+    return undefined // missing or damaged: build again
+  }
+}
+
+async function unchanged(inputs: CacheEntry['inputs']): Promise<boolean> {
+  try {
+    const current = await Promise.all(inputs.map((input) => stat(input.path)))
+    return current.every(
+      (info, index) => info.size === inputs[index]!.size && info.mtimeMs === inputs[index]!.mtimeMs,
+    )
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,110 @@
+import { readFile } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
+import { BaseCommand } from '../cli/base-command.js'
+import { readStdin } from '../cli/stdin.js'
+import { invokeTrigger, parseMapFlags, type InvokeTriggerResult } from '../project/invoke.js'
+import { UsageError } from '../shared/errors.js'
+
+export default class Invoke extends BaseCommand {
+  static override summary = 'Run a trigger once, without a server, in the same sandbox as dev and production.'
+  static override description = `Builds the trigger's function, decrypts the secrets it needs, runs it with the payload and prints
+the result on stdout (JSON). Logs and outbound calls go to stderr. Exit 1 when the function fails,
+times out or makes a blocked call.`
+
+  static override examples = [
+    `<%= config.bin %> invoke openai-chat --payload '{"messages":[{"role":"user","content":"Hi"}]}'`,
+    '<%= config.bin %> invoke openai-chat --payload @request.json',
+    'echo \'{"priceId":"price_123"}\' | <%= config.bin %> invoke create-checkout',
+    '<%= config.bin %> invoke openai-chat --payload @req.json --map api.openai.com=http://127.0.0.1:9000',
+  ]
+
+  static override args = {
+    trigger: Args.string({ description: 'Endpoint trigger name.', required: true }),
+  }
+
+  static override flags = {
+    payload: Flags.string({
+      char: 'p',
+      description: 'The payload: JSON, or @file.json. Default: stdin when piped.',
+    }),
+    map: Flags.string({
+      description: 'Send calls for a host to a local origin: host=origin (repeatable; adds to dev.map).',
+      multiple: true,
+    }),
+  }
+
+  async run(): Promise<InvokeTriggerResult> {
+    const { args, flags } = await this.parse(Invoke)
+    const context = this.context(flags)
+    const result = await invokeTrigger({
+      ...context,
+      trigger: args.trigger,
+      payload: await readPayload(flags.payload, context.cwd),
+      map: parseMapFlags(flags.map ?? []),
+    })
+    this.render(result)
+    if (!result.ok) process.exitCode = 1
+    return result
+  }
+
+  private render(result: InvokeTriggerResult): void {
+    const { output } = this
+    for (const call of result.calls) {
+      const outcome = call.error ? `${call.error.code}: ${call.error.message}` : String(call.status)
+      const line = `  → ${call.method} ${call.url} ${outcome} ${call.durationMs} ms`
+      if (call.error?.code.startsWith('EGRESS_')) output.warn(line.trim())
+      else output.info(line)
+    }
+    for (const record of result.logs) {
+      const text = typeof record.value === 'string' ? record.value : JSON.stringify(record.value)
+      if (record.level === 'error') output.warn(`log: ${text}`)
+      else output.info(`  log: ${text}`)
+    }
+    for (const redaction of result.redactions) {
+      output.warn(
+        `the value of secret ${redaction.secret} appeared in ${redaction.where}; it was replaced with [redacted:${redaction.secret}]`,
+      )
+    }
+    if (result.ok) {
+      output.result(JSON.stringify(result.value, null, 2))
+      output.info(`${result.trigger} ran in ${result.durationMs} ms`)
+    } else {
+      output.error(`${result.error!.message} [${result.error!.code}]`)
+    }
+  }
+}
+
+async function readPayload(flag: string | undefined, cwd: string): Promise<unknown> {
+  let text: string | undefined
+  let source = '--payload'
+  if (flag?.startsWith('@')) {
+    source = flag.slice(1)
+    text = await readFile(resolve(cwd, source), 'utf8').catch((error: NodeJS.ErrnoException) => {
+      throw new UsageError(
+        'PAYLOAD_UNREADABLE',
+        `Cannot read the payload file ${source}: ${error.code ?? error.message}.`,
+      )
+    })
+  } else if (flag !== undefined) {
+    text = flag
+  } else if (!process.stdin.isTTY) {
+    source = 'stdin'
+    text = await readStdin()
+    if (text.trim() === '') return null
+  } else {
+    return null
+  }
+  try {
+    return JSON.parse(text) as unknown
+  } catch (error) {
+    throw new UsageError(
+      'PAYLOAD_INVALID',
+      `The payload from ${source} is not JSON: ${(error as Error).message}.`,
+      {
+        hint: `Quote it for your shell: --payload '{"key":"value"}'`,
+      },
+    )
+  }
+}

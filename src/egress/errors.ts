@@ -1,0 +1,76 @@
+import { CentraliError } from '../shared/errors.js'
+
+/**
+ * Why an outbound call did not happen or did not finish. The codes are stable: the endpoint server
+ * answers an uncaught egress error with 502 and this code (DESIGN §6).
+ */
+export type EgressErrorCode =
+  | 'EGRESS_HOST_DENIED'
+  | 'EGRESS_IP_DENIED'
+  | 'EGRESS_SCHEME_DENIED'
+  | 'EGRESS_PORT_DENIED'
+  | 'EGRESS_URL_INVALID'
+  | 'EGRESS_HEADER_DENIED'
+  | 'EGRESS_METHOD_DENIED'
+  | 'EGRESS_TOO_MANY_REDIRECTS'
+  | 'EGRESS_RESPONSE_TOO_LARGE'
+  | 'EGRESS_RESPONSE_INVALID'
+  | 'EGRESS_TIMEOUT'
+  | 'EGRESS_CONNECT_FAILED'
+  | 'EGRESS_ABORTED'
+
+/** The guard refused the call by policy; these are the `EgressBlockedError`s of DESIGN §3. */
+const BLOCKING_CODES: ReadonlySet<EgressErrorCode> = new Set<EgressErrorCode>([
+  'EGRESS_HOST_DENIED',
+  'EGRESS_IP_DENIED',
+  'EGRESS_SCHEME_DENIED',
+  'EGRESS_PORT_DENIED',
+  'EGRESS_URL_INVALID',
+  'EGRESS_HEADER_DENIED',
+  'EGRESS_METHOD_DENIED',
+  'EGRESS_TOO_MANY_REDIRECTS',
+])
+
+export interface EgressErrorDetails {
+  /** The host the call was for, as the URL names it (`api.example.com`, `[::1]`). */
+  host: string
+  /** Why, as a clause: `the host is not in centrali.json "domains"`. */
+  reason: string
+  /** What to do, as a sentence; also the error's `hint`. */
+  fix?: string
+  cause?: unknown
+}
+
+/**
+ * An outbound call that was blocked or failed. The message names the host, the reason and the fix:
+ * `Blocked call to api.example.com: the host is not in centrali.json "domains". Allow it with:
+ * centrali domains add api.example.com`. Blocking errors are named `EgressBlockedError`.
+ */
+export class EgressError extends CentraliError {
+  override readonly code: EgressErrorCode
+  readonly host: string
+  readonly reason: string
+  /** True when the guard refused the call by policy (as opposed to a timeout or a failure upstream). */
+  readonly blocked: boolean
+
+  constructor(code: EgressErrorCode, details: EgressErrorDetails) {
+    const blocked = BLOCKING_CODES.has(code)
+    const lead = blocked ? `Blocked call to ${details.host}` : `Call to ${details.host} failed`
+    const message = `${lead}: ${details.reason}.${details.fix === undefined ? '' : ` ${details.fix}`}`
+    super(code, message, {
+      ...(details.fix === undefined ? {} : { hint: details.fix }),
+      ...(details.cause === undefined ? {} : { cause: details.cause }),
+    })
+    this.name = blocked ? 'EgressBlockedError' : 'EgressError'
+    this.code = code
+    this.host = details.host
+    this.reason = details.reason
+    this.blocked = blocked
+  }
+}
+
+/** The fix for a host the allowlist does not name: the exact command that allows it. */
+export function allowCommand(host: string, port: number, isIpLiteral: boolean): string {
+  const entry = port === 443 ? host : `${host}:${port}`
+  return `Allow it with: centrali domains add ${isIpLiteral ? '--ip ' : ''}${entry}`
+}
