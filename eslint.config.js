@@ -2,7 +2,17 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'oclif.manifest.json', 'test-artifacts/', 'templates/', 'demo/', 'scratch/'] },
+  {
+    ignores: [
+      'dist/',
+      'node_modules/',
+      'oclif.manifest.json',
+      'test-artifacts/',
+      'templates/',
+      'demo/',
+      'scratch/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {
