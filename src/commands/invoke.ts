@@ -68,7 +68,7 @@ times out or makes a blocked call.`
       )
     }
     if (result.ok) {
-      output.result(JSON.stringify(result.value, null, 2))
+      output.result(JSON.stringify(result.result, null, 2))
       output.info(`${result.trigger} ran in ${result.durationMs} ms`)
     } else {
       output.error(`${result.error!.message} [${result.error!.code}]`)

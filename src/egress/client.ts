@@ -548,6 +548,7 @@ async function readBodyCapped(
   signal: AbortSignal,
   host: string,
 ): Promise<Uint8Array> {
+  if (decoders.length === 0) return readPlainBody(source, maxBytes, signal, host)
   // The wire is capped too: an endless compressed stream that decodes to nothing still ends.
   const wire = new ByteLimit(maxBytes, () => responseTooLarge(host, maxBytes))
   const collector = new CappedCollector(maxBytes, () => responseTooLarge(host, maxBytes))
@@ -571,6 +572,36 @@ async function readBodyCapped(
     throw error
   }
   return collector.body()
+}
+
+/** The common case, no decoding: collect chunks directly (a stream pipeline costs more than the read). */
+async function readPlainBody(
+  source: Readable,
+  maxBytes: number,
+  signal: AbortSignal,
+  host: string,
+): Promise<Uint8Array> {
+  const chunks: Buffer[] = []
+  let total = 0
+  const abort = () => source.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'))
+  signal.addEventListener('abort', abort, { once: true })
+  try {
+    for await (const chunk of source) {
+      total += (chunk as Buffer).length
+      if (total > maxBytes) {
+        source.destroy()
+        throw responseTooLarge(host, maxBytes)
+      }
+      chunks.push(chunk as Buffer)
+    }
+  } catch (error) {
+    if (error instanceof EgressError) throw error
+    if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : error
+    throw error
+  } finally {
+    signal.removeEventListener('abort', abort)
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total)
 }
 
 function responseTooLarge(host: string, maxBytes: number): EgressError {

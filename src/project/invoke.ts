@@ -25,7 +25,9 @@ export interface InvokeTriggerOptions extends LoadOptions {
   map?: Readonly<Record<string, string>>
 }
 
-export interface InvokeTriggerResult extends InvocationOutcome {
+export interface InvokeTriggerResult extends Omit<InvocationOutcome, 'value'> {
+  /** What run() returned (when ok), secrets redacted. */
+  result?: unknown
   trigger: string
   requestId: string
   /** Where secret values were found and replaced; names only. */
@@ -82,9 +84,10 @@ export async function invokeTrigger(options: InvokeTriggerOptions): Promise<Invo
       limits,
     })
     const redactor = createRedactor(params.secrets)
+    const { value, ...rest } = outcome
     const redacted: InvokeTriggerResult = {
-      ...outcome,
-      ...(outcome.ok ? { value: redactor.redact(outcome.value, 'result') } : {}),
+      ...rest,
+      ...(outcome.ok ? { result: redactor.redact(value, 'result') } : {}),
       ...(outcome.error
         ? { error: { ...outcome.error, message: redactor.redactText(outcome.error.message, 'error') } }
         : {}),

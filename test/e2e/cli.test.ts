@@ -11,6 +11,7 @@ afterAll(async () => {
 
 const COMMANDS = [
   'init',
+  'invoke',
   'functions new',
   'domains add',
   'domains remove',
