@@ -111,7 +111,8 @@ interface Pending {
   slot: WorkerSlot
   started: number
   deadline: number
-  abort: AbortController
+  /** Made on the first outbound call only: most invocations never need one, and aborting costs. */
+  abort?: AbortController
   logs: LogRecord[]
   calls: CallRecord[]
   callCount: number
@@ -171,7 +172,6 @@ export class SandboxPool {
         slot,
         started,
         deadline: started + request.limits.timeoutMs,
-        abort: new AbortController(),
         logs: [],
         calls: [],
         callCount: 0,
@@ -329,7 +329,7 @@ export class SandboxPool {
     try {
       const response = await this.options.handleCall(request, {
         deadline: Math.min(pending.deadline, ownDeadline),
-        signal: pending.abort.signal,
+        signal: (pending.abort ??= new AbortController()).signal,
       })
       record.status = response.status
       reply({ type: 'call-result', id: pending.id, callId, response })
@@ -346,7 +346,7 @@ export class SandboxPool {
       code: 'FUNCTION_TIMEOUT',
       message: `The function did not finish within its timeout of ${timeoutMs} ms (raise "timeoutMs" on the trigger, at most 300000).`,
     }
-    pending.abort.abort()
+    pending.abort?.abort()
     this.post(pending.slot, { type: 'cancel', id: pending.id, error: pending.timedOut })
     // A worker busy in a synchronous loop cannot even read the cancel: then it is wedged.
     pending.graceTimer = setTimeout(() => {
@@ -368,7 +368,7 @@ export class SandboxPool {
     if (!pending.slot.pending.delete(pending.id)) return
     clearTimeout(pending.timer)
     clearTimeout(pending.graceTimer)
-    pending.abort.abort()
+    pending.abort?.abort()
     const base = { logs: pending.logs, calls: pending.calls, durationMs: Date.now() - pending.started }
     pending.resolve(
       result.ok
