@@ -52,7 +52,18 @@ writeFileSync(
   join(work, 'call.js'),
   "async function run() { return api.httpGet('https://api.bench.test/x') }\n",
 )
+// About 200 KB of code that the function's top level defines (as a bundled SDK would).
+const helpers = Array.from(
+  { length: 2400 },
+  (_, i) => `function helper${i}(value) { return value * ${i} + ${i} }`,
+).join('\n')
+const table = `const helpers = [${Array.from({ length: 2400 }, (_, i) => `helper${i}`).join(', ')}]`
+writeFileSync(
+  join(work, 'large.js'),
+  `${helpers}\n${table}\nasync function run() { return { ok: helpers[7](executionParams.payload) } }\n`,
+)
 const trivial = await buildFunction({ root: work, entry: 'trivial.js' })
+const large = await buildFunction({ root: work, entry: 'large.js' })
 const caller = await buildFunction({ root: work, entry: 'call.js' })
 
 const egress = createEgressClient({ domains: ['api.bench.test'], map: { 'api.bench.test': origin } })
@@ -74,6 +85,7 @@ const direct = new Function(
 )(Object.freeze({ payload: 1 })) as () => Promise<unknown>
 const directMs = await measure(CALLS * 10, direct)
 const pooledMs = await measure(CALLS, invocation(trivial))
+const largeMs = await measure(CALLS, invocation(large))
 
 const bareMs = await measure(CALLS, async () => {
   const response = await request(`${origin}/x`)
@@ -119,6 +131,12 @@ const rows = [
     baseline: 'direct call in-process',
     ms: pooledMs,
     baselineMs: directMs,
+  },
+  {
+    figure: `warm invocation, ${Math.round(large.bytes / 1024)} KB bundle`,
+    baseline: 'trivial function through the pool',
+    ms: largeMs,
+    baselineMs: pooledMs,
   },
   {
     figure: 'one api.httpGet to a local server',

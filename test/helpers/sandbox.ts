@@ -1,6 +1,6 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { buildFunction, type FunctionBuild } from '../../src/build/bundle.js'
 import type { BridgeRequest, BridgeResponse } from '../../src/sandbox/protocol.js'
 import { SandboxPool, type InvocationLimits, type InvocationOutcome } from '../../src/sandbox/pool.js'
@@ -31,7 +31,10 @@ export async function buildSources(
 ): Promise<FunctionBuild> {
   const root = await mkdtemp(join(tmpdir(), 'centrali-fn-'))
   try {
-    for (const [name, source] of Object.entries(files)) await writeFile(join(root, name), source)
+    for (const [name, source] of Object.entries(files)) {
+      await mkdir(dirname(join(root, name)), { recursive: true })
+      await writeFile(join(root, name), source)
+    }
     return await buildFunction({ root, entry })
   } finally {
     await rm(root, { recursive: true, force: true })

@@ -54,6 +54,18 @@ describe('function forms', () => {
     expect((await invoke(pool, build)).value).toBe('hello x')
   })
 
+  it('bundles npm packages from node_modules', async () => {
+    const build = await buildSources({
+      'fn.ts':
+        "import slugify from 'tiny-slug'\nexport async function run() { return slugify('Hello World') }",
+      'node_modules/tiny-slug/package.json':
+        '{ "name": "tiny-slug", "version": "1.0.0", "main": "index.js" }',
+      'node_modules/tiny-slug/index.js':
+        "module.exports = (text) => text.toLowerCase().replace(/\\s+/g, '-')",
+    })
+    expect((await invoke(pool, build)).value).toBe('hello-world')
+  })
+
   it('refuses a file without run() at build time', async () => {
     await expect(buildSources({ 'fn.js': 'async function main() {}' })).rejects.toMatchObject({
       code: 'BUILD_FAILED',
