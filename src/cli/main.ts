@@ -3,3 +3,4 @@
 export { run } from '@oclif/core/run'
 export { handle } from '@oclif/core/handle'
 export { flush } from '@oclif/core/flush'
+export { reportUnknownCommand } from './not-found.js'

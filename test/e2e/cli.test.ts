@@ -42,6 +42,16 @@ describe('the centrali command line', () => {
     const result = await sandbox.run(['domain', 'lst'])
     expect(result.exitCode).toBe(2)
     expect(result.stderr).toContain('is not a centrali command')
+    expect(result.stderr).toContain('Did you mean `centrali domains list`?')
+    const json = await sandbox.run(['secret', 'set', 'X', '--json'])
+    expect(json.exitCode).toBe(2)
+    expect(json.json()).toEqual({
+      error: {
+        code: 'COMMAND_NOT_FOUND',
+        message: '"secret set X" is not a centrali command.',
+        hint: 'Did you mean `centrali secrets set`?',
+      },
+    })
   })
 
   it('an unknown flag is a usage error: exit 2, JSON error on stdout with --json', async () => {
