@@ -73,7 +73,9 @@ export async function buildFunction(options: BuildOptions): Promise<FunctionBuil
       mainFields: ['module', 'main'],
       conditions: ['worker', 'browser', 'import', 'default'],
       target: 'es2022',
-      minify: options.minify ?? false,
+      // Identifiers stay unminified: the `__require` helper is rewritten below by name.
+      minifyWhitespace: options.minify ?? false,
+      minifySyntax: options.minify ?? false,
       legalComments: 'none',
       charset: 'utf8',
       logLevel: 'silent',
@@ -87,7 +89,10 @@ export async function buildFunction(options: BuildOptions): Promise<FunctionBuil
       errors.map((message) => toProblem(message, options.root)),
     )
   }
-  const bundle = result.outputFiles[0]?.text ?? ''
+  // esbuild turns `typeof require` into `typeof __require`, its helper that throws "Dynamic require
+  // is not supported": `require` would look present. DESIGN §2 says it is absent, and code that
+  // checks before requiring an optional dependency must take the "absent" branch.
+  const bundle = (result.outputFiles[0]?.text ?? '').replaceAll('typeof __require', '"undefined"')
   const code = wrapInFactory(bundle)
   return {
     id: createHash('sha256').update(code).digest('hex').slice(0, 16),

@@ -101,6 +101,8 @@ export const ERROR_STATUS: Readonly<Record<string, number>> = {
   POOL_CLOSED: 503,
 }
 
+const CALL_DEADLINE_SLACK_MS = 100
+
 export function statusForCode(code: string): number {
   return ERROR_STATUS[code] ?? (code.startsWith('EGRESS_') ? 502 : 500)
 }
@@ -279,7 +281,8 @@ export class SandboxPool {
       }
       case 'error': {
         const pending = slot.pending.get(message.id)
-        if (pending) this.settle(pending, { ok: false, error: message.error })
+        // After a timeout, whatever the function threw on its way out is the timeout.
+        if (pending) this.settle(pending, { ok: false, error: pending.timedOut ?? message.error })
         return
       }
       case 'cancelled': {
@@ -328,7 +331,10 @@ export class SandboxPool {
     const ownDeadline = request.timeoutMs === undefined ? Infinity : started + Math.max(0, request.timeoutMs)
     try {
       const response = await this.options.handleCall(request, {
-        deadline: Math.min(pending.deadline, ownDeadline),
+        // A call that would run to the invocation's own deadline gets a little slack, so the
+        // invocation's timeout (FUNCTION_TIMEOUT) always fires first and aborts the call, rather
+        // than the call's deadline racing it and surfacing as EGRESS_TIMEOUT.
+        deadline: ownDeadline < pending.deadline ? ownDeadline : pending.deadline + CALL_DEADLINE_SLACK_MS,
         signal: (pending.abort ??= new AbortController()).signal,
       })
       record.status = response.status

@@ -20,13 +20,29 @@ export interface Redactor {
 /** Secrets shorter than this are not redacted: "abc" would shred ordinary text. */
 const MIN_LENGTH = 6
 
+/**
+ * The base64 text of a value wherever it sits in a longer string (as in Basic auth, `key + ':'`):
+ * for each of the three byte alignments, the characters that depend on the value's bytes alone.
+ */
+function base64Forms(value: string): string[] {
+  const bytes = Buffer.from(value, 'utf8')
+  return [0, 1, 2].map((shift) => {
+    const encoded = Buffer.concat([Buffer.alloc(shift), bytes])
+      .toString('base64')
+      .replace(/=+$/, '')
+    const first = Math.ceil((8 * shift) / 6)
+    const end = Math.floor((8 * (shift + bytes.length)) / 6)
+    return encoded.slice(first, end)
+  })
+}
+
 export function createRedactor(secrets: ReadonlyMap<string, string>): Redactor {
   const needles: { text: string; name: string }[] = []
   for (const [name, value] of secrets) {
     if (value.length < MIN_LENGTH) continue
     const forms = new Set([
       value,
-      Buffer.from(value, 'utf8').toString('base64').replace(/=+$/, ''),
+      ...base64Forms(value),
       encodeURIComponent(value),
       JSON.stringify(value).slice(1, -1),
     ])
