@@ -114,3 +114,39 @@ describe('interruption', () => {
     expect(String(result.stderr)).toContain('Operation cancelled')
   })
 })
+
+const ESC = String.fromCharCode(27)
+
+describe('output contract', () => {
+  it('colour only when asked for, and never with NO_COLOR', async () => {
+    const outside = await sandbox.run(['domains', 'list'], { env: { NO_COLOR: undefined, FORCE_COLOR: '1' } })
+    expect(outside.stderr).toContain(`${ESC}[31m`)
+    const noColor = await sandbox.run(['domains', 'list'], { env: { NO_COLOR: '1', FORCE_COLOR: '1' } })
+    expect(noColor.stderr).not.toContain(ESC)
+    expect(noColor.stderr).toContain('PROJECT_NOT_FOUND')
+  })
+
+  it('--json keeps stdout to one JSON document for every kind of result', async () => {
+    const init = await sandbox.run(['init', 'json-app', '--template', 'stripe', '--yes', '--json'])
+    const app = `${sandbox.dir}/json-app`
+    const runs = [
+      init,
+      await sandbox.run(['domains', 'add', 'api.partner.io', '--json'], { cwd: app }),
+      await sandbox.run(['domains', 'list', '--json'], { cwd: app }),
+      await sandbox.run(['domains', 'remove', 'api.partner.io', '--json'], { cwd: app }),
+      await sandbox.run(['secrets', 'set', 'STRIPE_SECRET_KEY', '--json'], {
+        cwd: app,
+        input: 'sk_test_123456',
+      }),
+      await sandbox.run(['secrets', 'list', '--json'], { cwd: app }),
+      await sandbox.run(['secrets', 'remove', 'STRIPE_SECRET_KEY', '--json'], { cwd: app }),
+      await sandbox.run(['functions', 'new', 'chat', '--template', 'openai', '--json'], { cwd: app }),
+      await sandbox.run(['secrets', 'remove', 'NOPE', '--json'], { cwd: app }),
+    ]
+    for (const result of runs) {
+      expect(() => JSON.parse(result.stdout)).not.toThrow()
+      expect(result.stdout).not.toContain(ESC)
+    }
+    expect(runs.at(-1)!.json<{ error: { code: string } }>().error.code).toBe('SECRET_NOT_FOUND')
+  })
+})
