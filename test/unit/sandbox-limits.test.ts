@@ -136,8 +136,9 @@ describe('limits', () => {
       expect(outcome.error?.code).toBe('FUNCTION_TIMEOUT')
       expect(seen).toHaveLength(1)
       expect(seen[0]!.aborted).toBe(true)
-      // The call's own 60 s was cut to what was left of the invocation's 400 ms.
-      expect(seen[0]!.deadline - started).toBeLessThanOrEqual(450)
+      // The call's own 60 s was cut to what was left of the invocation's 400 ms (plus the small
+      // slack that lets the invocation's timeout fire first).
+      expect(seen[0]!.deadline - started).toBeLessThanOrEqual(550)
     } finally {
       await Promise.all([slow.close(), pool.close()])
     }
