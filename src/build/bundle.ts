@@ -92,7 +92,10 @@ export async function buildFunction(options: BuildOptions): Promise<FunctionBuil
   // esbuild turns `typeof require` into `typeof __require`, its helper that throws "Dynamic require
   // is not supported": `require` would look present. DESIGN §2 says it is absent, and code that
   // checks before requiring an optional dependency must take the "absent" branch.
-  const bundle = (result.outputFiles[0]?.text ?? '').replaceAll('typeof __require', '"undefined"')
+  const bundle = escapeHtmlCommentMarkers(
+    (result.outputFiles[0]?.text ?? '').replaceAll('typeof __require', '"undefined"'),
+  )
+  await refuseSesRejectedText(bundle, Object.keys(result.metafile.inputs), options)
   const code = wrapInFactory(bundle)
   return {
     id: createHash('sha256').update(code).digest('hex').slice(0, 16),
@@ -100,6 +103,56 @@ export async function buildFunction(options: BuildOptions): Promise<FunctionBuil
     bytes: Buffer.byteLength(code),
     inputs: Object.keys(result.metafile.inputs).map((input) => resolve(options.root, input)),
   }
+}
+
+/**
+ * SES refuses to evaluate source text containing `<!--` or `-->` anywhere, strings included, and
+ * HTML email templates are full of them. In a bundle they only occur inside strings, templates,
+ * regular expressions and comments, where `<\\!--` and `--\\>` mean the same text (identity escapes).
+ */
+function escapeHtmlCommentMarkers(bundle: string): string {
+  return bundle.replaceAll('<!--', '<\\!--').replaceAll('-->', '--\\>')
+}
+
+/**
+ * SES also refuses text that looks like `import(` or `eval(`, strings included. Caught here, at
+ * build time, with the line in the user's file, rather than at the first invocation.
+ */
+const SES_REJECTED = [
+  {
+    pattern: /\bimport\s*(?:\(|\/[/*])/,
+    what: 'a dynamic import(',
+    fix: 'import modules statically; in text, write the parenthesis as String.fromCharCode(40)',
+  },
+  {
+    pattern: /\beval\s*(?:\(|\/[/*])/,
+    what: 'a direct eval(',
+    fix: 'in code, use (0, eval)(...); in text, write the parenthesis as String.fromCharCode(40)',
+  },
+]
+
+async function refuseSesRejectedText(
+  bundle: string,
+  inputs: readonly string[],
+  options: BuildOptions,
+): Promise<void> {
+  const found = SES_REJECTED.filter(({ pattern }) => pattern.test(bundle))
+  if (found.length === 0) return
+  const problems: BuildProblem[] = []
+  for (const { pattern, what, fix } of found) {
+    const message = `the sandbox refuses source text containing ${what}, even inside a string or comment; ${fix}`
+    for (const input of inputs) {
+      const text = await readFile(resolve(options.root, input), 'utf8').catch(() => '')
+      const lines = text.split('\n')
+      const line = lines.findIndex((candidate) => pattern.test(candidate))
+      if (line === -1) continue
+      const column = lines[line]!.search(pattern)
+      problems.push({ file: input, line: line + 1, column, lineText: lines[line]!, message })
+      break
+    }
+    if (problems.length === 0) problems.push({ message })
+  }
+  throw new BuildError(options.entry, problems)
 }
 
 function exposeRun(entryPath: string): Plugin {

@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { mkdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { writeFileAtomic } from '../shared/atomic-write.js'
+import { packageRoot } from '../shared/package-root.js'
 import { buildFunction, type BuildOptions, type FunctionBuild } from './bundle.js'
 
 /**
@@ -21,8 +24,10 @@ const CACHE_VERSION = 1
 export async function buildFunctionCached(
   options: BuildOptions & { cacheDir: string },
 ): Promise<FunctionBuild> {
+  // The versions are in the key: a new centrali or esbuild may build differently (the factory
+  // wrapper the sandbox's isolation relies on included), so its builds never reuse older ones.
   const key = createHash('sha256')
-    .update(JSON.stringify([options.entry, options.minify ?? false]))
+    .update(JSON.stringify([options.entry, options.minify ?? false, ...toolVersions()]))
     .digest('hex')
     .slice(0, 16)
   const file = join(options.cacheDir, `${key}.json`)
@@ -39,6 +44,17 @@ export async function buildFunctionCached(
   await mkdir(options.cacheDir, { recursive: true })
   await writeFileAtomic(file, JSON.stringify({ version: CACHE_VERSION, inputs, build } satisfies CacheEntry))
   return build
+}
+
+let versions: string[] | undefined
+/** centrali's and esbuild's versions, read from their package.json (importing esbuild costs more). */
+function toolVersions(): string[] {
+  const versionOf = (path: string) => (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version
+  versions ??= [
+    versionOf(join(packageRoot(), 'package.json')),
+    versionOf(createRequire(import.meta.url).resolve('esbuild/package.json')),
+  ]
+  return versions
 }
 
 async function readEntry(file: string): Promise<CacheEntry | undefined> {

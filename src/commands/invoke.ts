@@ -1,11 +1,16 @@
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../cli/base-command.js'
 import { readStdin } from '../cli/stdin.js'
-import { invokeTrigger, parseMapFlags, type InvokeTriggerResult } from '../project/invoke.js'
-import { UsageError } from '../shared/errors.js'
+import {
+  MAX_PAYLOAD_BYTES,
+  invokeTrigger,
+  parseMapFlags,
+  type InvokeTriggerResult,
+} from '../project/invoke.js'
+import { UsageError, UserError } from '../shared/errors.js'
 
 export default class Invoke extends BaseCommand {
   static override summary = 'Run a trigger once, without a server, in the same sandbox as dev and production.'
@@ -76,11 +81,24 @@ times out or makes a blocked call.`
   }
 }
 
+/** JSON text may hold whitespace beyond its 1 MiB payload; reading stops here, before buffering more. */
+const MAX_PAYLOAD_TEXT_BYTES = 2 * MAX_PAYLOAD_BYTES
+
 async function readPayload(flag: string | undefined, cwd: string): Promise<unknown> {
   let text: string | undefined
   let source = '--payload'
   if (flag?.startsWith('@')) {
     source = flag.slice(1)
+    const size = await stat(resolve(cwd, source)).then(
+      (info) => info.size,
+      () => 0,
+    )
+    if (size > MAX_PAYLOAD_TEXT_BYTES) {
+      throw new UserError(
+        'PAYLOAD_TOO_LARGE',
+        `${source} is ${size} bytes; an invocation takes a payload of at most ${MAX_PAYLOAD_BYTES} (1 MiB).`,
+      )
+    }
     text = await readFile(resolve(cwd, source), 'utf8').catch((error: NodeJS.ErrnoException) => {
       throw new UsageError(
         'PAYLOAD_UNREADABLE',
@@ -91,7 +109,7 @@ async function readPayload(flag: string | undefined, cwd: string): Promise<unkno
     text = flag
   } else if (!process.stdin.isTTY) {
     source = 'stdin'
-    text = await readStdin()
+    text = await readStdin(MAX_PAYLOAD_TEXT_BYTES)
     if (text.trim() === '') return null
   } else {
     return null

@@ -3,9 +3,9 @@ import { join, relative } from 'node:path'
 import { buildFunctionCached } from '../build/cache.js'
 import { createLazyEgressClient } from '../egress/lazy.js'
 import { createCallHandler } from '../sandbox/bridge.js'
-import { SandboxPool, type InvocationOutcome } from '../sandbox/pool.js'
+import { runInvocation, type InvocationReport } from '../sandbox/engine.js'
+import { SandboxPool } from '../sandbox/pool.js'
 import type { TriggerParamValue } from '../sandbox/protocol.js'
-import { createRedactor, type Redaction } from '../secrets/redact.js'
 import { SecretsStore } from '../secrets/store.js'
 import { UsageError, UserError } from '../shared/errors.js'
 import { loadProject, type LoadOptions, type Project } from './load.js'
@@ -25,13 +25,9 @@ export interface InvokeTriggerOptions extends LoadOptions {
   map?: Readonly<Record<string, string>>
 }
 
-export interface InvokeTriggerResult extends Omit<InvocationOutcome, 'value'> {
-  /** What run() returned (when ok), secrets redacted. */
-  result?: unknown
+export interface InvokeTriggerResult extends InvocationReport {
   trigger: string
   requestId: string
-  /** Where secret values were found and replaced; names only. */
-  redactions: Redaction[]
 }
 
 /** One invocation of a trigger, outside any server: `centrali invoke`. Same sandbox as dev and serve. */
@@ -69,7 +65,8 @@ export async function invokeTrigger(options: InvokeTriggerOptions): Promise<Invo
       pool.warm(limits.memoryMb),
     ])
     const requestId = randomUUID()
-    const outcome = await pool.invoke({
+    const report = await runInvocation({
+      pool,
       build,
       trigger: options.trigger,
       executionParams: {
@@ -81,34 +78,10 @@ export async function invokeTrigger(options: InvokeTriggerOptions): Promise<Invo
         requestId,
       },
       triggerParams: params.values,
+      secrets: params.secrets,
       limits,
     })
-    const redactor = createRedactor(params.secrets)
-    const { value, ...rest } = outcome
-    const redacted: InvokeTriggerResult = {
-      ...rest,
-      ...(outcome.ok ? { result: redactor.redact(value, 'result') } : {}),
-      ...(outcome.error
-        ? { error: { ...outcome.error, message: redactor.redactText(outcome.error.message, 'error') } }
-        : {}),
-      logs: outcome.logs.map((record, index) => ({
-        ...record,
-        value: redactor.redact(record.value, `logs[${index}]`),
-      })),
-      calls: outcome.calls.map((call, index) =>
-        call.error
-          ? {
-              ...call,
-              error: { ...call.error, message: redactor.redactText(call.error.message, `calls[${index}]`) },
-            }
-          : call,
-      ),
-      trigger: options.trigger,
-      requestId,
-      redactions: [],
-    }
-    redacted.redactions = [...redactor.redactions]
-    return redacted
+    return { ...report, trigger: options.trigger, requestId }
   } finally {
     await Promise.all([pool.close(), egress.close()])
   }

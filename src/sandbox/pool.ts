@@ -132,7 +132,14 @@ interface WorkerSlot {
   loadWaiters: Map<string, (error: SerializedError | undefined) => void>
   pending: Map<number, Pending>
   dead: boolean
+  /** A ping the worker has not answered yet, and the timer that declares it wedged. */
+  pingTimer?: ReturnType<typeof setTimeout>
 }
+
+/** Builds a worker keeps loaded; the least recently used idle one is unloaded past this. */
+const MAX_LOADED_BUILDS = 32
+/** How long an idle worker may take to answer a ping before it counts as wedged. */
+const WEDGE_MS = 1000
 
 export class SandboxPool {
   private readonly slots = new Map<number, WorkerSlot[]>()
@@ -216,6 +223,7 @@ export class SandboxPool {
       // The process environment (which may hold keys) never enters a worker.
       env: {},
       execArgv: [],
+      workerData: { memoryMb },
       resourceLimits: {
         maxOldGenerationSizeMb: memoryMb,
         maxYoungGenerationSizeMb: Math.min(32, Math.max(4, memoryMb / 8)),
@@ -235,7 +243,15 @@ export class SandboxPool {
     worker.unref()
     worker.on('message', (message: WorkerToHost) => {
       if (message.type === 'ready') markReady()
-      else this.onMessage(slot, message)
+      else if (message.type === 'pong') {
+        clearTimeout(slot.pingTimer)
+        slot.pingTimer = undefined
+      } else if (message.type === 'memory-exceeded') {
+        void this.retire(slot, {
+          code: 'FUNCTION_OUT_OF_MEMORY',
+          message: `The function ran out of memory (limit ${memoryMb} MiB, buffers included; raise "memoryMb" on the trigger if it needs more).`,
+        })
+      } else this.onMessage(slot, message)
     })
     worker.on('error', (error: Error & { code?: string }) => {
       const outOfMemory = error.code === 'ERR_WORKER_OUT_OF_MEMORY'
@@ -256,12 +272,28 @@ export class SandboxPool {
 
   private ensureLoaded(slot: WorkerSlot, build: LoadedCode): Promise<SerializedError | undefined> {
     let load = slot.loads.get(build.id)
-    if (load === undefined) {
-      load = new Promise((resolve) => slot.loadWaiters.set(build.id, resolve))
+    if (load !== undefined) {
+      // Map order is the recency order: move this build to the end.
+      slot.loads.delete(build.id)
       slot.loads.set(build.id, load)
-      this.post(slot, { type: 'load', buildId: build.id, code: build.code })
+      return load
     }
+    if (slot.loads.size >= MAX_LOADED_BUILDS) this.unloadOldest(slot)
+    load = new Promise((resolve) => slot.loadWaiters.set(build.id, resolve))
+    slot.loads.set(build.id, load)
+    this.post(slot, { type: 'load', buildId: build.id, code: build.code })
     return load
+  }
+
+  /** Unloads the least recently used build that no running invocation needs (dev makes many). */
+  private unloadOldest(slot: WorkerSlot): void {
+    const inUse = new Set([...slot.pending.values()].map((pending) => pending.request.build.id))
+    for (const buildId of slot.loads.keys()) {
+      if (inUse.has(buildId) || slot.loadWaiters.has(buildId)) continue
+      slot.loads.delete(buildId)
+      this.post(slot, { type: 'unload', buildId })
+      return
+    }
   }
 
   private onMessage(slot: WorkerSlot, message: WorkerToHost): void {
@@ -375,6 +407,7 @@ export class SandboxPool {
     clearTimeout(pending.timer)
     clearTimeout(pending.graceTimer)
     pending.abort?.abort()
+    if (pending.slot.pending.size === 0) this.checkResponsive(pending.slot)
     const base = { logs: pending.logs, calls: pending.calls, durationMs: Date.now() - pending.started }
     pending.resolve(
       result.ok
@@ -391,8 +424,27 @@ export class SandboxPool {
     )
   }
 
+  /**
+   * Code an invocation left running (a loop after its return or its timeout) can wedge a worker
+   * that no longer owns any timeout. Once a worker goes idle it must answer a ping; if it does
+   * not, it is replaced, and whatever was sent to it meanwhile fails at once instead of waiting.
+   */
+  private checkResponsive(slot: WorkerSlot): void {
+    if (slot.dead || slot.pingTimer !== undefined) return
+    slot.pingTimer = setTimeout(() => {
+      void this.retire(slot, {
+        code: 'FUNCTION_INTERRUPTED',
+        message:
+          'Code an earlier invocation left running blocked the sandbox worker; the worker was restarted.',
+      })
+    }, WEDGE_MS)
+    slot.pingTimer.unref()
+    this.post(slot, { type: 'ping' })
+  }
+
   private async retire(slot: WorkerSlot, error: SerializedError): Promise<void> {
     if (slot.dead) return
+    clearTimeout(slot.pingTimer)
     slot.dead = true
     for (const pending of [...slot.pending.values()]) this.settle(pending, { ok: false, error })
     for (const waiter of slot.loadWaiters.values()) waiter(error)

@@ -34,11 +34,17 @@ export type HostToWorker =
     }
   /** Stop an invocation now (timeout, shutdown): clear its timers, reject its pending calls. */
   | { type: 'cancel'; id: number; error: SerializedError }
+  | { type: 'unload'; buildId: string }
+  /** Answered at once by a worker whose event loop is free (see the pool's wedge check). */
+  | { type: 'ping' }
   | { type: 'call-result'; id: number; callId: number; response: BridgeResponse }
   | { type: 'call-error'; id: number; callId: number; error: SerializedError }
 
 export type WorkerToHost =
   | { type: 'ready' }
+  | { type: 'pong' }
+  /** ArrayBuffer memory over the worker's memoryMb. */
+  | { type: 'memory-exceeded' }
   | { type: 'loaded'; buildId: string }
   | { type: 'load-error'; buildId: string; error: SerializedError }
   | { type: 'result'; id: number; json: string }

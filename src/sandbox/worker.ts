@@ -9,7 +9,8 @@
  * the bundle's top-level code runs again (fresh module state) without being parsed again.
  */
 import 'ses'
-import { parentPort } from 'node:worker_threads'
+import { getHeapStatistics } from 'node:v8'
+import { parentPort, workerData } from 'node:worker_threads'
 import type {
   BridgeRequest,
   BridgeResponse,
@@ -65,8 +66,12 @@ harden(factoryCompartment.globalThis)
 type RunFunction = () => unknown
 type Factory = (...globals: unknown[]) => RunFunction | undefined
 
+/** Loaded builds; the host decides when one is unloaded. */
 const factories = new Map<string, Factory>()
-const MAX_FACTORIES = 32
+/** Per invocation: what its logs and its result may weigh on the host (JSON bytes). */
+const MAX_LOG_RECORDS = 1000
+const MAX_LOG_BYTES = 1024 * 1024
+const MAX_RESULT_BYTES = 10 * 1024 * 1024
 
 interface PendingCall {
   resolve: (response: BridgeResponse) => void
@@ -79,42 +84,48 @@ interface Invocation {
   timers: Map<number, ReturnType<typeof setTimeout>>
   calls: Map<number, PendingCall>
   nextCallId: number
-  /** Set by cancel(): what every later api call of this invocation rejects with. */
+  logCount: number
+  logBytes: number
+  /** Set when it ends (result, error, cancel): what every later api call rejects with. */
   cancelledWith?: Error
 }
 
 const invocations = new Map<number, Invocation>()
 let nextTimerId = 1
 
-// Errors handed to sandbox code. Their classes are hardened; their instances carry plain data.
-class HttpError extends Error {
-  readonly status: number
-  readonly statusText: string
-  readonly headers: Record<string, string>
-  readonly body: unknown
-  constructor(method: string, url: string, response: BridgeResponse) {
-    super(
-      `${method} ${shortUrl(url)} failed: ${response.status} ${response.statusText}${upstreamDetail(response.body)}`,
-    )
-    this.name = 'HttpError'
-    this.status = response.status
-    this.statusText = response.statusText
-    this.headers = response.headers
-    this.body = response.body
-  }
+// Errors handed to sandbox code are made by classes defined INSIDE a compartment: a class written
+// here would extend this worker's own Error, whose prepareStackTrace and stackTraceLimit setters
+// work, and an invocation could reach it through `e.constructor` and change stack traces (and read
+// error messages) for every invocation on the worker.
+interface HttpErrorData {
+  status: number
+  statusText: string
+  headers: Record<string, string>
+  body: unknown
 }
-
-/** An error with a stable code: a blocked call (named EgressBlockedError, DESIGN §3), a limit, a cancel. */
-class CodedError extends Error {
-  readonly code: string
-  readonly host: string | undefined
-  constructor(error: SerializedError) {
-    super(error.message)
-    this.name = error.code.startsWith('EGRESS_') ? 'EgressBlockedError' : 'CentraliError'
-    this.code = error.code
-    this.host = error.host
-  }
-}
+type HttpErrorClass = new (message: string, response: HttpErrorData) => Error
+type CodedErrorClass = new (error: SerializedError) => Error & { code: string; host?: string }
+const { HttpError, CodedError } = factoryCompartment.evaluate(`({
+  HttpError: class HttpError extends Error {
+    constructor(message, response) {
+      super(message)
+      this.name = 'HttpError'
+      this.status = response.status
+      this.statusText = response.statusText
+      this.headers = response.headers
+      this.body = response.body
+    }
+  },
+  CodedError: class CodedError extends Error {
+    constructor(error) {
+      super(error.message)
+      // A blocked call is an EgressBlockedError (DESIGN §3); limits and cancels are CentraliErrors.
+      this.name = error.code.startsWith('EGRESS_') ? 'EgressBlockedError' : 'CentraliError'
+      this.code = error.code
+      this.host = error.host
+    }
+  },
+})`) as { HttpError: HttpErrorClass; CodedError: CodedErrorClass }
 harden(HttpError)
 harden(CodedError)
 
@@ -234,7 +245,10 @@ function makeApi(invocation: Invocation) {
   }
   const expect2xx = (method: string, url: string) => (response: BridgeResponse) => {
     if (response.status >= 200 && response.status <= 299) return response.body
-    throw new HttpError(method, url, response)
+    throw new HttpError(
+      `${method} ${shortUrl(url)} failed: ${response.status} ${response.statusText}${upstreamDetail(response.body)}`,
+      response,
+    )
   }
   const withoutBody =
     (method: string) => (url: string, options?: { headers?: unknown; timeoutMs?: unknown }) =>
@@ -243,8 +257,18 @@ function makeApi(invocation: Invocation) {
     (method: string) => (url: string, body: unknown, options?: { headers?: unknown; timeoutMs?: unknown }) =>
       request(method, url, { ...(options ?? {}), body }).then(expect2xx(method, url))
   const log = (level: 'info' | 'error') => (value: unknown) => {
-    if (!invocation.done)
-      send({ type: 'log', id: invocation.id, level, time: Date.now(), value: toLogValue(value) })
+    if (invocation.done || invocation.logCount > MAX_LOG_RECORDS) return
+    const record = toLogValue(value)
+    invocation.logBytes += JSON.stringify(record)?.length ?? 4
+    invocation.logCount++
+    if (invocation.logCount > MAX_LOG_RECORDS || invocation.logBytes > MAX_LOG_BYTES) {
+      // One last record says why the rest is missing; the host never holds more than the cap.
+      invocation.logCount = MAX_LOG_RECORDS + 1
+      const note = `log limit reached (${MAX_LOG_RECORDS} records or ${MAX_LOG_BYTES} bytes per invocation); later records dropped`
+      send({ type: 'log', id: invocation.id, level: 'error', time: Date.now(), value: note })
+      return
+    }
+    send({ type: 'log', id: invocation.id, level, time: Date.now(), value: record })
   }
   return harden({
     httpGet: withoutBody('GET'),
@@ -298,6 +322,13 @@ function finish(invocation: Invocation, message: WorkerToHost): void {
   invocation.done = true
   for (const handle of invocation.timers.values()) clearTimeout(handle)
   invocation.timers.clear()
+  // Code left running after the end gets a settled answer to every call, now and later.
+  invocation.cancelledWith ??= new CodedError({
+    code: 'INVOCATION_ENDED',
+    message: 'The invocation has already ended.',
+  })
+  for (const call of invocation.calls.values()) call.reject(invocation.cancelledWith)
+  invocation.calls.clear()
   invocations.delete(invocation.id)
   send(message)
 }
@@ -306,7 +337,6 @@ function load(buildId: string, code: string): void {
   try {
     const factory = factoryCompartment.evaluate(code) as Factory
     if (typeof factory !== 'function') throw new Error('the build did not produce a function factory')
-    if (factories.size >= MAX_FACTORIES) factories.delete(factories.keys().next().value as string)
     factories.set(buildId, factory)
     send({ type: 'loaded', buildId })
   } catch (error) {
@@ -324,7 +354,15 @@ async function invoke(
   executionParams: ExecutionParams,
   triggerParams: Record<string, TriggerParamValue>,
 ): Promise<void> {
-  const invocation: Invocation = { id, done: false, timers: new Map(), calls: new Map(), nextCallId: 1 }
+  const invocation: Invocation = {
+    id,
+    done: false,
+    timers: new Map(),
+    calls: new Map(),
+    nextCallId: 1,
+    logCount: 0,
+    logBytes: 0,
+  }
   invocations.set(id, invocation)
   const factory = factories.get(buildId)
   if (factory === undefined) {
@@ -366,6 +404,12 @@ async function invoke(
     } catch (error) {
       throw new Error(`run() returned a value that is not JSON-serialisable: ${(error as Error).message}`)
     }
+    if (json !== undefined && json.length > MAX_RESULT_BYTES) {
+      throw new CodedError({
+        code: 'FUNCTION_RESULT_TOO_LARGE',
+        message: `run() returned ${json.length} bytes of JSON; a result may be at most ${MAX_RESULT_BYTES} (10 MiB).`,
+      })
+    }
     finish(invocation, { type: 'result', id, json: json ?? 'null' })
   } catch (error) {
     finish(invocation, { type: 'error', id, error: serializeError(error) })
@@ -375,10 +419,7 @@ async function invoke(
 function cancel(id: number, error: SerializedError): void {
   const invocation = invocations.get(id)
   if (invocation === undefined) return
-  const reason = new CodedError(error)
-  invocation.cancelledWith = reason
-  for (const call of invocation.calls.values()) call.reject(reason)
-  invocation.calls.clear()
+  invocation.cancelledWith = new CodedError(error)
   finish(invocation, { type: 'cancelled', id })
 }
 
@@ -393,6 +434,12 @@ port.on('message', (message: HostToWorker) => {
     case 'cancel':
       cancel(message.id, message.error)
       break
+    case 'unload':
+      factories.delete(message.buildId)
+      break
+    case 'ping':
+      send({ type: 'pong' })
+      break
     case 'call-result':
     case 'call-error': {
       const invocation = invocations.get(message.id)
@@ -405,5 +452,12 @@ port.on('message', (message: HostToWorker) => {
     }
   }
 })
+
+// memoryMb bounds the JavaScript heap (resourceLimits); ArrayBuffer memory lives outside it, so
+// it is watched here. A synchronous allocation loop starves this check, and ends at its timeout.
+const { memoryMb } = workerData as { memoryMb: number }
+setInterval(() => {
+  if (getHeapStatistics().external_memory > memoryMb * 1024 * 1024) send({ type: 'memory-exceeded' })
+}, 50).unref()
 
 send({ type: 'ready' })

@@ -17,6 +17,9 @@ export interface Redactor {
   readonly redactions: readonly Redaction[]
 }
 
+/** Nesting past which a value is redacted through its JSON text (no deep recursion). */
+const MAX_WALK_DEPTH = 100
+
 /** Secrets shorter than this are not redacted: "abc" would shred ordinary text. */
 const MIN_LENGTH = 6
 
@@ -44,7 +47,11 @@ export function createRedactor(secrets: ReadonlyMap<string, string>): Redactor {
       value,
       ...base64Forms(value),
       encodeURIComponent(value),
+      // Form bodies (URLSearchParams): spaces as "+", and !'()~ escaped too.
+      new URLSearchParams({ v: value }).toString().slice(2),
       JSON.stringify(value).slice(1, -1),
+      // Host names come back lowercased.
+      value.toLowerCase(),
     ])
     for (const text of forms) needles.push({ text, name })
   }
@@ -63,19 +70,25 @@ export function createRedactor(secrets: ReadonlyMap<string, string>): Redactor {
     return result
   }
 
-  const walk = (value: unknown, where: string): unknown => {
+  const walk = (value: unknown, where: string, depth: number): unknown => {
     if (typeof value === 'string') return redactText(value, where)
-    if (Array.isArray(value)) return value.map((item) => walk(item, where))
-    if (typeof value === 'object' && value !== null) {
-      return Object.fromEntries(
-        Object.entries(value).map(([key, inner]) => [redactText(key, where), walk(inner, where)]),
-      )
+    if (typeof value !== 'object' || value === null) return value
+    if (depth > MAX_WALK_DEPTH) {
+      // Deeper than any sane value: redact its JSON text instead of recursing further.
+      try {
+        return JSON.parse(redactText(JSON.stringify(value), where)) as unknown
+      } catch {
+        return '[redacted: value too deep to inspect]'
+      }
     }
-    return value
+    if (Array.isArray(value)) return value.map((item) => walk(item, where, depth + 1))
+    return Object.fromEntries(
+      Object.entries(value).map(([key, inner]) => [redactText(key, where), walk(inner, where, depth + 1)]),
+    )
   }
 
   return {
-    redact: <T>(value: T, where: string) => (needles.length === 0 ? value : (walk(value, where) as T)),
+    redact: <T>(value: T, where: string) => (needles.length === 0 ? value : (walk(value, where, 0) as T)),
     redactText: (text, where) => (needles.length === 0 ? text : redactText(text, where)),
     redactions,
   }
