@@ -150,3 +150,22 @@ describe('output contract', () => {
     expect(runs.at(-1)!.json<{ error: { code: string } }>().error.code).toBe('SECRET_NOT_FOUND')
   })
 })
+
+describe('bin/dev.js', () => {
+  it('runs the TypeScript sources without a build', async () => {
+    const { execa } = await import('execa')
+    const { ROOT } = await import('../helpers/cli.js')
+    const result = await execa(
+      process.execPath,
+      [`${ROOT}bin/dev.js`, 'domains', 'add', 'api.example.com', '--json'],
+      {
+        cwd: sandbox.dir,
+        env: sandbox.env,
+        reject: false,
+      },
+    )
+    // Outside a project: the command ran from the sources and answered with its own error.
+    expect(result.exitCode).toBe(1)
+    expect(JSON.parse(String(result.stdout))).toMatchObject({ error: { code: 'PROJECT_NOT_FOUND' } })
+  }, 30000)
+})
