@@ -56,6 +56,19 @@ await build({
   logLevel: 'warning',
 })
 
+// centrali/client ships to browsers: its own build, no Node banner, no shared chunks.
+await build({
+  absWorkingDir: root,
+  entryPoints: { 'client/index': 'src/client/index.ts' },
+  outdir: 'dist',
+  bundle: true,
+  format: 'esm',
+  platform: 'neutral',
+  target: 'es2020',
+  sourcemap: true,
+  logLevel: 'warning',
+})
+
 const { schemaText } = await import('../dist/project/schema-file.js')
 await writeFile(new URL('../dist/centrali.schema.json', import.meta.url), schemaText())
 

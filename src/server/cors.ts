@@ -1,0 +1,54 @@
+/**
+ * CORS for endpoint triggers (DESIGN §6): the trigger's `cors` decides, and the headers go on every
+ * response, errors and preflights included. An origin that is not allowed gets no CORS headers at
+ * all, which is how a browser learns to refuse the response.
+ */
+export interface CorsPolicy {
+  origins: readonly string[]
+  headers?: readonly string[]
+  credentials?: boolean
+  maxAgeSeconds?: number
+}
+
+export type CorsDecision =
+  | { allowed: true; headers: Record<string, string> }
+  | { allowed: false; reason: string }
+  /** Not a cross-origin request (no Origin header): nothing to add. */
+  | { allowed: undefined }
+
+const DEFAULT_ALLOWED_HEADERS = ['content-type', 'authorization', 'x-request-id']
+const EXPOSED_HEADERS = 'x-request-id, x-centrali-build'
+
+export function decideCors(
+  policy: CorsPolicy | undefined,
+  origin: string | undefined,
+  preflight: boolean,
+): CorsDecision {
+  if (origin === undefined) return { allowed: undefined }
+  if (policy === undefined || policy.origins.length === 0) {
+    return { allowed: false, reason: 'the trigger has no "cors" origins in centrali.json' }
+  }
+  const wildcard = policy.origins.includes('*')
+  if (!wildcard && !policy.origins.includes(origin)) {
+    return {
+      allowed: false,
+      reason: `${origin} is not in the trigger's cors.origins (${policy.origins.join(', ')})`,
+    }
+  }
+  // With credentials the browser wants the exact origin, never "*".
+  const allowOrigin = wildcard && !policy.credentials ? '*' : origin
+  const headers: Record<string, string> = {
+    'access-control-allow-origin': allowOrigin,
+    'access-control-expose-headers': EXPOSED_HEADERS,
+  }
+  if (allowOrigin !== '*') headers.vary = 'Origin'
+  if (policy.credentials) headers['access-control-allow-credentials'] = 'true'
+  if (preflight) {
+    headers['access-control-allow-methods'] = 'POST, OPTIONS'
+    headers['access-control-allow-headers'] = [
+      ...new Set([...DEFAULT_ALLOWED_HEADERS, ...(policy.headers ?? []).map((name) => name.toLowerCase())]),
+    ].join(', ')
+    headers['access-control-max-age'] = String(policy.maxAgeSeconds ?? 600)
+  }
+  return { allowed: true, headers }
+}

@@ -1,0 +1,258 @@
+import { randomUUID } from 'node:crypto'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { InvocationReport } from '../sandbox/engine.js'
+import type { ExecutionParams } from '../sandbox/protocol.js'
+import { decideCors, type CorsPolicy } from './cors.js'
+
+/**
+ * The HTTP contract of DESIGN §6, shared by `dev` and `serve`: `POST /endpoints/<trigger>` with
+ * `{ "payload": … }`, JSON errors with stable codes, CORS from the trigger on every response,
+ * `GET /healthz`, and an `x-request-id` on everything. It knows no mode: the caller says how to
+ * find a trigger and how to run it.
+ */
+export interface EndpointRoute {
+  cors?: CorsPolicy
+  /** Extra response headers (dev marks a stale build with one). */
+  headers?: Record<string, string>
+  invoke(executionParams: ExecutionParams): Promise<InvocationReport>
+}
+
+export interface RequestEvent {
+  requestId: string
+  method: string
+  path: string
+  trigger?: string
+  status: number
+  durationMs: number
+  report?: InvocationReport
+  /** Why a cross-origin request got no CORS headers. */
+  corsRefused?: string
+}
+
+export interface EndpointServerOptions {
+  host: string
+  port: number
+  route(trigger: string): EndpointRoute | undefined
+  /** Trigger names for the 404 message; omit to not list them (a production server). */
+  knownTriggers?: () => string[]
+  maxBodyBytes?: number
+  onRequest?: (event: RequestEvent) => void
+}
+
+export interface EndpointServer {
+  url: string
+  port: number
+  inFlight(): number
+  /** Stops accepting, lets running requests finish for up to `graceMs`, then closes every socket. */
+  close(graceMs?: number): Promise<void>
+}
+
+export const MAX_BODY_BYTES = 1024 * 1024
+
+interface ErrorBody {
+  code: string
+  message: string
+}
+
+export async function startEndpointServer(options: EndpointServerOptions): Promise<EndpointServer> {
+  const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES
+  let inFlight = 0
+  let drained: (() => void) | undefined
+
+  const server = createServer((request, response) => {
+    inFlight++
+    response.on('close', () => {
+      inFlight--
+      if (inFlight === 0) drained?.()
+    })
+    handle(request, response).catch((error: unknown) => {
+      // A bug in the server itself: answer, never hang the client.
+      if (!response.headersSent)
+        sendJson(response, 500, { error: { code: 'INTERNAL_ERROR', message: String(error) } })
+    })
+  })
+  // Slow clients: a request must send its headers and its body in bounded time.
+  server.headersTimeout = 10_000
+  server.requestTimeout = 60_000
+  server.keepAliveTimeout = 5_000
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const started = Date.now()
+    const requestId = randomUUID()
+    response.setHeader('x-request-id', requestId)
+    const url = new URL(request.url ?? '/', 'http://localhost')
+    const method = request.method ?? 'GET'
+    const event: RequestEvent = { requestId, method, path: url.pathname, status: 0, durationMs: 0 }
+    const finish = (status: number, body: unknown) => {
+      sendJson(response, status, body)
+      event.status = status
+      event.durationMs = Date.now() - started
+      options.onRequest?.(event)
+    }
+
+    if (url.pathname === '/healthz') {
+      if (method !== 'GET' && method !== 'HEAD')
+        return finish(405, errorBody('METHOD_NOT_ALLOWED', 'Use GET /healthz.'))
+      return finish(200, { ok: true })
+    }
+    const match = /^\/endpoints\/([^/]+)\/?$/.exec(url.pathname)
+    if (!match) {
+      return finish(
+        404,
+        errorBody('NOT_FOUND', `No route for ${url.pathname}; endpoints are POST /endpoints/<trigger>.`),
+      )
+    }
+    const trigger = safeDecode(match[1]!)
+    event.trigger = trigger
+    const route = trigger === undefined ? undefined : options.route(trigger)
+
+    const origin = headerValue(request.headers.origin)
+    const cors = decideCors(route?.cors, origin, method === 'OPTIONS')
+    if (cors.allowed === true)
+      for (const [name, value] of Object.entries(cors.headers)) response.setHeader(name, value)
+    else if (cors.allowed === false && route) event.corsRefused = cors.reason
+    for (const [name, value] of Object.entries(route?.headers ?? {})) response.setHeader(name, value)
+
+    if (route === undefined) {
+      const known = options.knownTriggers?.()
+      const list =
+        known === undefined
+          ? ''
+          : known.length === 0
+            ? ' The project has no triggers.'
+            : ` Known triggers: ${known.join(', ')}.`
+      return finish(
+        404,
+        errorBody('TRIGGER_NOT_FOUND', `There is no trigger named "${trigger ?? match[1]}".${list}`),
+      )
+    }
+    if (method === 'OPTIONS') {
+      response.statusCode = 204
+      response.end()
+      event.status = 204
+      event.durationMs = Date.now() - started
+      options.onRequest?.(event)
+      return
+    }
+    if (method !== 'POST') {
+      response.setHeader('allow', 'POST, OPTIONS')
+      return finish(
+        405,
+        errorBody('METHOD_NOT_ALLOWED', `Use POST /endpoints/${trigger} with a JSON body { "payload": … }.`),
+      )
+    }
+
+    const body = await readBody(request, maxBodyBytes)
+    if (body === 'too-large') {
+      // Refused at the limit: the rest is never read, and the connection is closed after the answer.
+      const socket = request.socket ?? response.socket
+      response.setHeader('connection', 'close')
+      response.on('finish', () => socket?.destroy())
+      finish(413, errorBody('PAYLOAD_TOO_LARGE', `The request body is over ${maxBodyBytes} bytes (1 MiB).`))
+      return
+    }
+    let parsed: unknown
+    try {
+      parsed = body.length === 0 ? {} : (JSON.parse(body.toString('utf8')) as unknown)
+    } catch (error) {
+      return finish(400, errorBody('BAD_JSON', `The request body is not JSON: ${(error as Error).message}.`))
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      return finish(
+        400,
+        errorBody('BAD_REQUEST', 'The request body must be a JSON object: { "payload": … }.'),
+      )
+    }
+
+    const report = await route.invoke({
+      payload: (parsed as { payload?: unknown }).payload ?? null,
+      method,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers: forwardableHeaders(request),
+      requestId,
+    })
+    event.report = report
+    if (report.ok) return finish(200, report.result ?? null)
+    return finish(report.error!.status, errorBody(report.error!.code, report.error!.message))
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const { port } = server.address() as AddressInfo
+  const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host
+
+  return {
+    url: `http://${hostForUrl}:${port}`,
+    port,
+    inFlight: () => inFlight,
+    close: async (graceMs = 5000) => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeIdleConnections()
+      if (inFlight > 0) {
+        await Promise.race([
+          new Promise<void>((resolve) => (drained = resolve)),
+          new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref()),
+        ])
+      }
+      server.closeAllConnections()
+      await closed
+    },
+  }
+}
+
+function errorBody(code: string, message: string): { error: ErrorBody } {
+  return { error: { code, message } }
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body)
+  response.statusCode = status
+  response.setHeader('content-type', 'application/json; charset=utf-8')
+  response.setHeader('content-length', Buffer.byteLength(text))
+  response.setHeader('cache-control', 'no-store')
+  response.end(text)
+}
+
+async function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer | 'too-large'> {
+  const declared = Number(request.headers['content-length'])
+  if (Number.isFinite(declared) && declared > maxBytes) return 'too-large'
+  const chunks: Buffer[] = []
+  let total = 0
+  for await (const chunk of request) {
+    total += (chunk as Buffer).length
+    if (total > maxBytes) {
+      request.pause()
+      return 'too-large'
+    }
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks, total)
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
+}
+
+function safeDecode(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return undefined
+  }
+}
+
+/** The request's headers as the function sees them (lowercase names, repeated values joined). */
+function forwardableHeaders(request: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {}
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value
+  }
+  return headers
+}

@@ -1,0 +1,230 @@
+import { request as httpRequest } from 'node:http'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CentraliError, createClient } from '../../src/client/index.js'
+import type { InvocationReport } from '../../src/sandbox/engine.js'
+import type { ExecutionParams } from '../../src/sandbox/protocol.js'
+import { startEndpointServer, type EndpointServer, type RequestEvent } from '../../src/server/http.js'
+
+const seen: ExecutionParams[] = []
+const events: RequestEvent[] = []
+let server: EndpointServer
+
+const report = (overrides: Partial<InvocationReport>): InvocationReport => ({
+  ok: true,
+  logs: [],
+  calls: [],
+  durationMs: 1,
+  redactions: [],
+  ...overrides,
+})
+
+beforeAll(async () => {
+  server = await startEndpointServer({
+    host: '127.0.0.1',
+    port: 0,
+    knownTriggers: () => ['echo', 'broken', 'slow'],
+    onRequest: (event) => events.push(event),
+    route: (trigger) => {
+      const cors = { origins: ['http://app.example'], headers: ['x-app'], maxAgeSeconds: 60 }
+      if (trigger === 'echo') {
+        return {
+          cors,
+          invoke: async (params) => {
+            seen.push(params)
+            return report({ result: { got: params.payload } })
+          },
+        }
+      }
+      if (trigger === 'broken') {
+        return {
+          cors,
+          invoke: async () =>
+            report({ ok: false, error: { code: 'FUNCTION_ERROR', message: 'boom', status: 500 } }),
+        }
+      }
+      if (trigger === 'slow') {
+        return {
+          cors,
+          invoke: async () =>
+            report({ ok: false, error: { code: 'FUNCTION_TIMEOUT', message: 'late', status: 504 } }),
+        }
+      }
+      return undefined
+    },
+  })
+})
+afterAll(async () => {
+  await server.close()
+})
+
+async function post(path: string, body: string, headers: Record<string, string> = {}) {
+  const response = await fetch(`${server.url}${path}`, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json', ...headers },
+  })
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: (await response.json()) as Record<string, unknown>,
+  }
+}
+
+describe('the HTTP contract', () => {
+  it('POST /endpoints/<trigger> runs it with the payload and returns its result', async () => {
+    const response = await post('/endpoints/echo?x=1', JSON.stringify({ payload: { a: 1 } }), {
+      'x-app': 'yes',
+    })
+    expect(response.status).toBe(200)
+    expect(response.body).toEqual({ got: { a: 1 } })
+    expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
+    expect(seen.at(-1)).toMatchObject({
+      payload: { a: 1 },
+      method: 'POST',
+      path: '/endpoints/echo',
+      query: { x: '1' },
+      headers: expect.objectContaining({ 'x-app': 'yes' }),
+      requestId: response.headers.get('x-request-id'),
+    })
+  })
+
+  it.each([
+    ['unknown trigger', '/endpoints/nope', '{}', 404, 'TRIGGER_NOT_FOUND'],
+    ['bad JSON', '/endpoints/echo', '{nope', 400, 'BAD_JSON'],
+    ['not an object', '/endpoints/echo', '[1]', 400, 'BAD_REQUEST'],
+    ['function error', '/endpoints/broken', '{}', 500, 'FUNCTION_ERROR'],
+    ['timeout', '/endpoints/slow', '{}', 504, 'FUNCTION_TIMEOUT'],
+    ['unknown route', '/other', '{}', 404, 'NOT_FOUND'],
+  ])('%s → %i %s', async (_name, path, body, status, code) => {
+    const response = await post(path, body)
+    expect(response.status).toBe(status)
+    expect(response.body).toEqual({ error: { code, message: expect.any(String) } })
+    expect(response.headers.get('x-request-id')).toBeTruthy()
+  })
+
+  it('lists the known triggers in a 404', async () => {
+    const response = await post('/endpoints/nope', '{}')
+    expect((response.body.error as { message: string }).message).toContain(
+      'Known triggers: echo, broken, slow',
+    )
+  })
+
+  it('other methods get 405 with Allow', async () => {
+    const response = await fetch(`${server.url}/endpoints/echo`)
+    expect(response.status).toBe(405)
+    expect(response.headers.get('allow')).toBe('POST, OPTIONS')
+  })
+
+  it('GET /healthz is 200', async () => {
+    const response = await fetch(`${server.url}/healthz`)
+    expect(response.status).toBe(200)
+    expect(await response.json()).toEqual({ ok: true })
+  })
+
+  it('refuses a body over 1 MiB at the limit, declared or streamed, without reading the rest', async () => {
+    const declared = await post('/endpoints/echo', JSON.stringify({ payload: 'x'.repeat(1024 * 1024 + 10) }))
+    expect(declared.status).toBe(413)
+    expect(declared.body).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE' } })
+
+    // 50 MiB sent in chunks without a length: answered 413 and cut off, long before 50 MiB are sent.
+    const result = await new Promise<{ status: number; sent: number }>((resolve, reject) => {
+      let sent = 0
+      const req = httpRequest(
+        `${server.url}/endpoints/echo`,
+        { method: 'POST', headers: { 'content-type': 'application/json' } },
+        (response) => {
+          response.resume()
+          resolve({ status: response.statusCode ?? 0, sent })
+        },
+      )
+      req.on('error', () => resolve({ status: -1, sent }))
+      const chunk = Buffer.alloc(64 * 1024, 'x')
+      const pump = () => {
+        while (sent < 50 * 1024 * 1024) {
+          sent += chunk.length
+          if (!req.write(chunk)) return void req.once('drain', pump)
+        }
+        req.end()
+      }
+      req.write('{"payload":"')
+      pump()
+      setTimeout(() => reject(new Error('no answer')), 10000).unref()
+    })
+    expect(result.status).toBe(413)
+    expect(result.sent).toBeLessThan(50 * 1024 * 1024)
+  })
+})
+
+describe('CORS', () => {
+  it('answers an allowed preflight with the trigger’s policy', async () => {
+    const response = await fetch(`${server.url}/endpoints/echo`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://app.example', 'access-control-request-method': 'POST' },
+    })
+    expect(response.status).toBe(204)
+    expect(response.headers.get('access-control-allow-origin')).toBe('http://app.example')
+    expect(response.headers.get('access-control-allow-methods')).toBe('POST, OPTIONS')
+    expect(response.headers.get('access-control-allow-headers')).toContain('x-app')
+    expect(response.headers.get('access-control-max-age')).toBe('60')
+  })
+
+  it('puts the headers on errors too', async () => {
+    const response = await post('/endpoints/broken', '{}', { origin: 'http://app.example' })
+    expect(response.status).toBe(500)
+    expect(response.headers.get('access-control-allow-origin')).toBe('http://app.example')
+  })
+
+  it('gives an origin that is not allowed no CORS headers, and says why', async () => {
+    const response = await post('/endpoints/echo', '{}', { origin: 'http://evil.example' })
+    expect(response.headers.get('access-control-allow-origin')).toBeNull()
+    expect(events.at(-1)?.corsRefused).toContain('http://evil.example is not in')
+  })
+})
+
+describe('centrali/client', () => {
+  const client = () => createClient({ url: server.url })
+
+  it('resolves to the function result', async () => {
+    await expect(client().triggers.invokeEndpoint('echo', { payload: { hi: 1 } })).resolves.toEqual({
+      got: { hi: 1 },
+    })
+  })
+
+  it('rejects with a CentraliError carrying code, status and request id', async () => {
+    const error = (await client()
+      .triggers.invokeEndpoint('broken')
+      .catch((reason: unknown) => reason)) as CentraliError
+    expect(error).toBeInstanceOf(CentraliError)
+    expect(error).toMatchObject({ code: 'FUNCTION_ERROR', status: 500, message: 'boom' })
+    expect(error.requestId).toMatch(/^[0-9a-f-]{36}$/)
+  })
+
+  it('reports an unreachable server as NETWORK_ERROR', async () => {
+    const error = (await createClient({ url: 'http://127.0.0.1:1' })
+      .triggers.invokeEndpoint('echo')
+      .catch((reason: unknown) => reason)) as CentraliError
+    expect(error).toMatchObject({ code: 'NETWORK_ERROR', status: 0 })
+  })
+})
+
+describe('shutdown', () => {
+  it('lets a running request finish, then closes', async () => {
+    let release: () => void = () => undefined
+    const waiting = await startEndpointServer({
+      host: '127.0.0.1',
+      port: 0,
+      route: () => ({
+        invoke: () => new Promise((resolve) => (release = () => resolve(report({ result: 'finished' })))),
+      }),
+    })
+    const inFlight = fetch(`${waiting.url}/endpoints/x`, { method: 'POST', body: '{}' })
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(waiting.inFlight()).toBe(1)
+    const closing = waiting.close(5000)
+    setTimeout(() => release(), 100)
+    const response = await inFlight
+    expect(await response.json()).toBe('finished')
+    await closing
+    await expect(fetch(`${waiting.url}/healthz`)).rejects.toThrow()
+  })
+})
