@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { relative, resolve } from 'node:path'
-import type { Message, Plugin } from 'esbuild'
+import type { BuildOptions as EsbuildOptions, BuildResult, Message, Plugin } from 'esbuild'
 import { CentraliError } from '../shared/errors.js'
 import { BUNDLE_GLOBAL, RUN_EXPORT, wrapInFactory } from '../sandbox/factory.js'
 
@@ -57,30 +57,58 @@ export interface BuildOptions {
 
 export async function buildFunction(options: BuildOptions): Promise<FunctionBuild> {
   const esbuild = await import('esbuild')
+  return finishBuild(options, () => esbuild.build(esbuildOptions(options)))
+}
+
+/** An incremental builder for one function (dev): the next rebuild reuses what the last one parsed. */
+export interface FunctionBuilder {
+  rebuild(): Promise<FunctionBuild>
+  dispose(): Promise<void>
+}
+
+export async function createFunctionBuilder(options: BuildOptions): Promise<FunctionBuilder> {
+  const esbuild = await import('esbuild')
+  const context = await esbuild.context(esbuildOptions(options))
+  return {
+    rebuild: () => finishBuild(options, () => context.rebuild()),
+    dispose: () => context.dispose(),
+  }
+}
+
+function esbuildOptions(options: BuildOptions): BuildOptionsWithMetafile {
   const entryPath = resolve(options.root, options.entry)
-  let result
+  return {
+    absWorkingDir: options.root,
+    entryPoints: [entryPath],
+    bundle: true,
+    write: false,
+    metafile: true,
+    format: 'iife',
+    globalName: BUNDLE_GLOBAL,
+    // Not node, not a browser: only ECMAScript and the globals of the function contract.
+    platform: 'neutral',
+    mainFields: ['module', 'main'],
+    conditions: ['worker', 'browser', 'import', 'default'],
+    target: 'es2022',
+    // Identifiers stay unminified: the `__require` helper is rewritten below by name.
+    minifyWhitespace: options.minify ?? false,
+    minifySyntax: options.minify ?? false,
+    legalComments: 'none',
+    charset: 'utf8',
+    logLevel: 'silent',
+    plugins: [exposeRun(entryPath)],
+  }
+}
+
+type BuildOptionsWithMetafile = EsbuildOptions & { write: false; metafile: true }
+
+async function finishBuild(
+  options: BuildOptions,
+  run: () => Promise<BuildResult<BuildOptionsWithMetafile>>,
+): Promise<FunctionBuild> {
+  let result: BuildResult<BuildOptionsWithMetafile>
   try {
-    result = await esbuild.build({
-      absWorkingDir: options.root,
-      entryPoints: [entryPath],
-      bundle: true,
-      write: false,
-      metafile: true,
-      format: 'iife',
-      globalName: BUNDLE_GLOBAL,
-      // Not node, not a browser: only ECMAScript and the globals of the function contract.
-      platform: 'neutral',
-      mainFields: ['module', 'main'],
-      conditions: ['worker', 'browser', 'import', 'default'],
-      target: 'es2022',
-      // Identifiers stay unminified: the `__require` helper is rewritten below by name.
-      minifyWhitespace: options.minify ?? false,
-      minifySyntax: options.minify ?? false,
-      legalComments: 'none',
-      charset: 'utf8',
-      logLevel: 'silent',
-      plugins: [exposeRun(entryPath)],
-    })
+    result = await run()
   } catch (error) {
     const errors = (error as { errors?: Message[] }).errors
     if (errors === undefined) throw error

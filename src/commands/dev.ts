@@ -1,0 +1,156 @@
+import * as Flags from '@oclif/core/flags'
+import { BaseCommand } from '../cli/base-command.js'
+import { colorEnabled, painter } from '../cli/output.js'
+import { startDev, type DevEvent } from '../dev/session.js'
+import { parseMapFlags } from '../project/invoke.js'
+import { UsageError } from '../shared/errors.js'
+
+export default class Dev extends BaseCommand {
+  static override summary =
+    'Serve your endpoint triggers locally, rebuilt on every save, in the production sandbox.'
+  static override description = `Prints "Ready on http://127.0.0.1:<port>" and a curl line per endpoint, then one line per
+invocation with its outbound calls and logs. Function files, the modules they import, centrali.json
+and the secrets store reload without a restart; a build or config error keeps the last good one
+serving. --json prints the same as NDJSON events. Ctrl-C lets running invocations finish (up to 5 s).`
+
+  static override examples = [
+    '<%= config.bin %> dev',
+    '<%= config.bin %> dev --port 0 --json',
+    '<%= config.bin %> dev --map api.openai.com=http://127.0.0.1:9000',
+    '<%= config.bin %> dev --cors http://localhost:3000',
+  ]
+
+  static override flags = {
+    port: Flags.integer({
+      description: 'Port (0 picks a free one). Default: dev.port in centrali.json, else 8787.',
+      min: 0,
+      max: 65535,
+    }),
+    host: Flags.string({ description: 'Address to listen on.', default: '127.0.0.1' }),
+    map: Flags.string({
+      description: 'Send calls for a host to a local origin: host=origin (repeatable).',
+      multiple: true,
+    }),
+    cors: Flags.string({
+      description: 'Also allow this browser origin on every trigger (repeatable).',
+      multiple: true,
+    }),
+  }
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Dev)
+    const context = this.context(flags)
+    const json = this.jsonEnabled()
+    if (!['127.0.0.1', 'localhost', '::1'].includes(flags.host)) {
+      this.output.warn(
+        `listening on ${flags.host}: anyone who can reach this address can call your functions with your secrets`,
+      )
+    }
+    const render = json
+      ? (event: DevEvent) => process.stdout.write(`${JSON.stringify(event)}\n`)
+      : humanRenderer()
+    const session = await startDev({
+      ...context,
+      host: flags.host,
+      ...(flags.port === undefined ? {} : { port: flags.port }),
+      map: parseMapFlags(flags.map ?? []),
+      cors: (flags.cors ?? []).map(checkOrigin),
+      onEvent: render,
+    })
+    // Stop cleanly on Ctrl-C or SIGTERM: no new requests, running ones finish, then exit.
+    process.removeAllListeners('SIGINT')
+    await new Promise<void>((resolve) => {
+      const stop = (signal: NodeJS.Signals) => {
+        process.exitCode = signal === 'SIGINT' ? 130 : 0
+        if (!json) process.stderr.write('\nStopping: letting running invocations finish…\n')
+        void session.close(5000).then(resolve)
+      }
+      process.once('SIGINT', stop)
+      process.once('SIGTERM', stop)
+    })
+  }
+
+  // dev streams events; there is no single result to print as JSON at the end.
+  override logJson(): void {}
+}
+
+function checkOrigin(origin: string): string {
+  if (origin === '*') return origin
+  try {
+    const url = new URL(origin)
+    if (url.origin === origin) return origin
+  } catch {
+    // fall through
+  }
+  throw new UsageError(
+    'CORS_ORIGIN_INVALID',
+    `--cors ${origin}: expected an origin such as http://localhost:5173 (no path).`,
+  )
+}
+
+function humanRenderer(): (event: DevEvent) => void {
+  const paint = painter(colorEnabled(process.stdout))
+  const out = (line: string) => process.stdout.write(`${line}\n`)
+  const details = new Map<string, string[]>()
+  const add = (requestId: string, line: string) =>
+    details.set(requestId, [...(details.get(requestId) ?? []), line])
+  const time = () => new Date().toTimeString().slice(0, 8)
+  return (event) => {
+    switch (event.type) {
+      case 'ready':
+        out(`Ready on ${event.url}`)
+        for (const endpoint of event.endpoints)
+          out(`  ${paint('bold', endpoint.trigger)}  ${paint('dim', endpoint.curl)}`)
+        return
+      case 'log':
+        add(
+          event.requestId,
+          `    ${event.level === 'error' ? paint('red', 'log') : 'log'} ${typeof event.value === 'string' ? event.value : JSON.stringify(event.value)}`,
+        )
+        return
+      case 'egress':
+        if (event.blocked) {
+          add(
+            event.requestId,
+            paint('red', `    ✖ blocked ${event.method} ${event.host}: ${event.error?.message ?? ''}`),
+          )
+          if (event.fix) add(event.requestId, paint('red', `      allow it: ${event.fix}`))
+        } else {
+          add(
+            event.requestId,
+            `    → ${event.method} ${event.host} ${event.status ?? event.error?.code ?? ''} ${event.durationMs} ms`,
+          )
+        }
+        return
+      case 'invocation.start':
+        return
+      case 'invocation.end': {
+        const status =
+          event.status < 300 ? paint('green', String(event.status)) : paint('red', String(event.status))
+        const error = event.error ? `  ${paint('red', `${event.error.code}: ${event.error.message}`)}` : ''
+        const stale = event.stale ? paint('yellow', '  (stale build: the newest code does not build)') : ''
+        out(
+          `${paint('dim', time())} ${event.trigger} ${status} ${event.durationMs} ms / ${event.timeoutMs} ms${error}${stale}`,
+        )
+        for (const line of details.get(event.requestId) ?? []) out(line)
+        details.delete(event.requestId)
+        return
+      }
+      case 'reload':
+        out(paint('cyan', `reloaded ${event.file} in ${event.durationMs} ms`))
+        return
+      case 'build.error':
+        out(paint('red', `${event.message}\n  still serving the last good build of ${event.function}`))
+        return
+      case 'config.error':
+        out(paint('red', `${event.message}\n  the last good centrali.json stays in force`))
+        return
+      case 'cors.refused':
+        out(paint('yellow', `▲ ${event.trigger}: a browser will refuse this response: ${event.reason}`))
+        return
+      case 'warning':
+        out(paint('yellow', `▲ ${event.message}`))
+        return
+    }
+  }
+}

@@ -1,0 +1,422 @@
+import { join, relative } from 'node:path'
+import { availableParallelism } from 'node:os'
+import {
+  BuildError,
+  createFunctionBuilder,
+  type BuildProblem,
+  type FunctionBuild,
+  type FunctionBuilder,
+} from '../build/bundle.js'
+import type { EgressClient } from '../egress/client.js'
+import { createLazyEgressClient } from '../egress/lazy.js'
+import { loadProject, parseProjectConfig, type Project } from '../project/load.js'
+import {
+  DEFAULT_MEMORY_MB,
+  DEFAULT_TIMEOUT_MS,
+  isSecretRef,
+  type ProjectConfig,
+  type TriggerConfig,
+} from '../project/schema.js'
+import { installSchema } from '../project/schema-file.js'
+import { DEV_PORT } from '../project/init.js'
+import { SECRETS_FILE, setSecretCommand } from '../project/secrets.js'
+import { MAX_OUTBOUND_CALLS } from '../project/invoke.js'
+import { createCallHandler } from '../sandbox/bridge.js'
+import { runInvocation, type InvocationReport } from '../sandbox/engine.js'
+import { SandboxPool } from '../sandbox/pool.js'
+import type { ExecutionParams, TriggerParamValue } from '../sandbox/protocol.js'
+import { SecretsStore } from '../secrets/store.js'
+import { startEndpointServer, type EndpointRoute, type EndpointServer } from '../server/http.js'
+import { CentraliError, ConfigError, UserError, type ConfigProblem } from '../shared/errors.js'
+
+/**
+ * `centrali dev`: the endpoint server of DESIGN §6 over the production sandbox, rebuilt on every
+ * save. A pipeline of small parts on events: watcher → incremental builds → sandbox pool → HTTP
+ * server. A build or config error is reported and the last good build or config keeps serving.
+ */
+export type DevEvent =
+  | { type: 'ready'; url: string; endpoints: { trigger: string; url: string; curl: string }[] }
+  | { type: 'invocation.start'; requestId: string; trigger: string }
+  | {
+      type: 'invocation.end'
+      requestId: string
+      trigger: string
+      status: number
+      durationMs: number
+      timeoutMs: number
+      stale: boolean
+      error?: { code: string; message: string }
+    }
+  | { type: 'log'; requestId: string; trigger: string; level: 'info' | 'error'; value: unknown }
+  | {
+      type: 'egress'
+      requestId: string
+      trigger: string
+      method: string
+      url: string
+      host: string
+      status?: number
+      durationMs: number
+      blocked: boolean
+      error?: { code: string; message: string }
+      fix?: string
+    }
+  | {
+      type: 'reload'
+      what: 'function' | 'config' | 'secrets'
+      file: string
+      function?: string
+      durationMs: number
+    }
+  | {
+      type: 'build.error'
+      function: string
+      file: string
+      message: string
+      problems: readonly BuildProblem[]
+    }
+  | { type: 'config.error'; file: string; message: string; problems: readonly ConfigProblem[] }
+  | { type: 'cors.refused'; trigger: string; reason: string }
+  | { type: 'warning'; message: string }
+
+export interface DevOptions {
+  cwd: string
+  env: NodeJS.ProcessEnv
+  host: string
+  /** Default: dev.port in centrali.json, else 8787. 0 picks a free port. */
+  port?: number
+  /** `--map host=origin`, over `dev.map` in centrali.json. */
+  map: Readonly<Record<string, string>>
+  /** `--cors origin`: origins allowed on every trigger, besides each trigger's own. */
+  cors: readonly string[]
+  onEvent: (event: DevEvent) => void
+}
+
+export interface DevSession {
+  url: string
+  /** Stops accepting, lets running invocations finish (up to `graceMs`), then closes everything. */
+  close(graceMs?: number): Promise<void>
+}
+
+interface FunctionState {
+  entry: string
+  builder: FunctionBuilder
+  /** The last good build: what requests run. */
+  build?: FunctionBuild
+  /** Set while the newest source does not build: requests still run `build`, marked stale. */
+  error?: BuildError
+  inputs: Set<string>
+  building?: Promise<void>
+  dirty: boolean
+}
+
+export async function startDev(options: DevOptions): Promise<DevSession> {
+  const project: Project = await loadProject(options)
+  const { root, configPath } = project
+  let config: ProjectConfig = project.config
+  const shown = (path: string) => relative(options.cwd, path) || path
+  const emit = options.onEvent
+  await installSchema(root)
+
+  // A new egress client replaces the old one when domains or the map change; calls go to the current one.
+  const makeEgress = (current: ProjectConfig): EgressClient =>
+    createLazyEgressClient({ domains: current.domains, map: { ...current.dev?.map, ...options.map } })
+  let egress = makeEgress(config)
+  const pool = new SandboxPool({
+    handleCall: createCallHandler({ request: (request) => egress.request(request) }),
+    size: Math.min(4, availableParallelism()),
+  })
+  void pool.warm(DEFAULT_MEMORY_MB)
+
+  const functions = new Map<string, FunctionState>()
+  async function rebuild(name: string, state: FunctionState, reason?: string): Promise<void> {
+    if (state.building) {
+      state.dirty = true
+      return state.building
+    }
+    state.building = (async () => {
+      do {
+        state.dirty = false
+        const started = Date.now()
+        try {
+          state.build = await state.builder.rebuild()
+          state.error = undefined
+          for (const input of state.build.inputs) {
+            if (!state.inputs.has(input)) watcher?.add(input)
+            state.inputs.add(input)
+          }
+          if (reason)
+            emit({
+              type: 'reload',
+              what: 'function',
+              file: reason,
+              function: name,
+              durationMs: Date.now() - started,
+            })
+        } catch (error) {
+          if (!(error instanceof BuildError)) throw error
+          state.error = error
+          emit({
+            type: 'build.error',
+            function: name,
+            file: state.entry,
+            message: error.message,
+            problems: error.problems,
+          })
+        }
+      } while (state.dirty)
+    })().finally(() => {
+      state.building = undefined
+    })
+    return state.building
+  }
+
+  async function syncFunctions(current: ProjectConfig, reason?: string): Promise<void> {
+    for (const [name, state] of functions) {
+      if (current.functions[name]?.entry !== state.entry) {
+        functions.delete(name)
+        await state.builder.dispose()
+      }
+    }
+    await Promise.all(
+      Object.entries(current.functions).map(async ([name, { entry }]) => {
+        if (functions.has(name)) return
+        const state: FunctionState = {
+          entry,
+          builder: await createFunctionBuilder({ root, entry }),
+          inputs: new Set([join(root, entry)]),
+          dirty: false,
+        }
+        functions.set(name, state)
+        await rebuild(name, state, reason)
+      }),
+    )
+  }
+
+  let watcher: import('chokidar').FSWatcher | undefined
+  await syncFunctions(config)
+
+  async function reloadConfig(): Promise<void> {
+    const started = Date.now()
+    const { readFile } = await import('node:fs/promises')
+    let next: ProjectConfig
+    try {
+      const parsed = parseProjectConfig(await readFile(configPath, 'utf8'), shown(configPath))
+      next = parsed.config
+      for (const warning of parsed.warnings)
+        emit({ type: 'warning', message: `${warning.file}: ${warning.path}: ${warning.message}` })
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        emit({
+          type: 'config.error',
+          file: shown(configPath),
+          message: error.message,
+          problems: error.problems,
+        })
+        return
+      }
+      emit({ type: 'config.error', file: shown(configPath), message: (error as Error).message, problems: [] })
+      return
+    }
+    const previous = egress
+    config = next
+    egress = makeEgress(next)
+    void previous.close()
+    await syncFunctions(next, shown(configPath))
+    emit({ type: 'reload', what: 'config', file: shown(configPath), durationMs: Date.now() - started })
+  }
+
+  const secretsPath = join(root, SECRETS_FILE)
+  const route = (trigger: string): EndpointRoute | undefined => {
+    const triggerConfig = Object.hasOwn(config.triggers, trigger) ? config.triggers[trigger] : undefined
+    if (triggerConfig === undefined) return undefined
+    const state = functions.get(triggerConfig.function)
+    const origins = [...(triggerConfig.cors?.origins ?? []), ...options.cors]
+    return {
+      ...(origins.length > 0 ? { cors: { ...triggerConfig.cors, origins } } : {}),
+      ...(state?.error ? { headers: { 'x-centrali-build': 'stale' } } : {}),
+      invoke: (params) => invoke(trigger, triggerConfig, state, params),
+    }
+  }
+
+  async function invoke(
+    trigger: string,
+    triggerConfig: TriggerConfig,
+    state: FunctionState | undefined,
+    params: ExecutionParams,
+  ): Promise<InvocationReport> {
+    const timeoutMs = triggerConfig.timeoutMs ?? DEFAULT_TIMEOUT_MS
+    emit({ type: 'invocation.start', requestId: params.requestId, trigger })
+    const started = Date.now()
+    let report: InvocationReport
+    if (state?.build === undefined) {
+      report = failure(
+        'BUILD_FAILED',
+        state?.error?.message ?? `The function of trigger ${trigger} is not built yet.`,
+      )
+    } else {
+      try {
+        const resolved = await resolveParams(trigger, triggerConfig)
+        report = await runInvocation({
+          pool,
+          build: state.build,
+          trigger,
+          executionParams: params,
+          triggerParams: resolved.values,
+          secrets: resolved.secrets,
+          limits: {
+            timeoutMs,
+            memoryMb: triggerConfig.memoryMb ?? DEFAULT_MEMORY_MB,
+            maxCalls: MAX_OUTBOUND_CALLS,
+          },
+        })
+      } catch (error) {
+        if (!(error instanceof CentraliError)) throw error
+        report = failure(error.code, error.hint ? `${error.message} ${error.hint}` : error.message)
+      }
+    }
+    for (const redaction of report.redactions) {
+      emit({
+        type: 'warning',
+        message: `the value of secret ${redaction.secret} appeared in ${redaction.where} of ${trigger}; it was replaced with [redacted:${redaction.secret}]`,
+      })
+    }
+    for (const record of report.logs)
+      emit({ type: 'log', requestId: params.requestId, trigger, level: record.level, value: record.value })
+    for (const call of report.calls) {
+      const blocked =
+        call.error?.code.startsWith('EGRESS_') === true && /DENIED|INVALID|REDIRECTS/.test(call.error.code)
+      emit({
+        type: 'egress',
+        requestId: params.requestId,
+        trigger,
+        method: call.method,
+        url: call.url,
+        host: call.host,
+        ...(call.status === undefined ? {} : { status: call.status }),
+        durationMs: call.durationMs,
+        blocked,
+        ...(call.error ? { error: call.error } : {}),
+        ...(blocked && call.host ? { fix: `centrali domains add ${call.host}` } : {}),
+      })
+    }
+    emit({
+      type: 'invocation.end',
+      requestId: params.requestId,
+      trigger,
+      status: report.ok ? 200 : report.error!.status,
+      durationMs: Date.now() - started,
+      timeoutMs,
+      stale: state?.error !== undefined,
+      ...(report.error ? { error: { code: report.error.code, message: report.error.message } } : {}),
+    })
+    return report
+  }
+
+  async function resolveParams(trigger: string, triggerConfig: TriggerConfig) {
+    const values: Record<string, TriggerParamValue> = {}
+    const secrets = new Map<string, string>()
+    let store: SecretsStore | undefined
+    for (const [param, value] of Object.entries(triggerConfig.params ?? {})) {
+      if (!isSecretRef(value)) {
+        values[param] = value
+        continue
+      }
+      // Opened per invocation: a secret set while dev runs is used by the next request.
+      store ??= await SecretsStore.open({
+        path: secretsPath,
+        displayPath: shown(secretsPath),
+        env: options.env,
+      })
+      const secret = await store.get(value.secret)
+      if (secret === undefined) {
+        throw new UserError(
+          'SECRET_MISSING',
+          `Trigger ${trigger} needs the secret ${value.secret} (param "${param}"), which is not set.`,
+          {
+            hint: `Set it with \`${setSecretCommand(value.secret)}\`.`,
+          },
+        )
+      }
+      values[param] = secret
+      secrets.set(value.secret, secret)
+    }
+    return { values, secrets }
+  }
+
+  const port = options.port ?? config.dev?.port ?? DEV_PORT
+  let server: EndpointServer
+  try {
+    server = await startEndpointServer({
+      host: options.host,
+      port,
+      route,
+      knownTriggers: () => Object.keys(config.triggers),
+      onRequest: (event) => {
+        if (event.corsRefused && event.trigger)
+          emit({ type: 'cors.refused', trigger: event.trigger, reason: event.corsRefused })
+      },
+    })
+  } catch (error) {
+    await Promise.all([pool.close(), ...[...functions.values()].map((state) => state.builder.dispose())])
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new UserError('PORT_IN_USE', `Port ${port} on ${options.host} is already in use.`, {
+        hint: 'Stop what is using it, or pass --port with another port (--port 0 picks a free one).',
+      })
+    }
+    throw error
+  }
+
+  const chokidar = await import('chokidar')
+  watcher = chokidar.watch(
+    [configPath, secretsPath, ...[...functions.values()].flatMap((state) => [...state.inputs])],
+    {
+      ignoreInitial: true,
+      // Node modules change with installs, not edits; they are rebuilt on the next save of the function.
+      ignored: (path: string) => path.includes(`${'/'}node_modules${'/'}`),
+    },
+  )
+  const onChange = (path: string) => {
+    if (path === configPath) return void reloadConfig()
+    if (path === secretsPath)
+      return emit({ type: 'reload', what: 'secrets', file: shown(secretsPath), durationMs: 0 })
+    for (const [name, state] of functions) if (state.inputs.has(path)) void rebuild(name, state, shown(path))
+  }
+  watcher.on('change', onChange).on('add', onChange).on('unlink', onChange)
+  await new Promise<void>((resolve) => watcher!.once('ready', () => resolve()))
+
+  const url = server.url
+  emit({
+    type: 'ready',
+    url,
+    endpoints: Object.keys(config.triggers).map((trigger) => ({
+      trigger,
+      url: `${url}/endpoints/${trigger}`,
+      curl: `curl -s ${url}/endpoints/${trigger} -H 'content-type: application/json' -d '{"payload":{}}'`,
+    })),
+  })
+
+  return {
+    url,
+    close: async (graceMs = 5000) => {
+      await server.close(graceMs)
+      await Promise.all([
+        watcher?.close(),
+        pool.close(),
+        egress.close(),
+        ...[...functions.values()].map((state) => state.builder.dispose()),
+      ])
+    },
+  }
+}
+
+function failure(code: string, message: string): InvocationReport {
+  return {
+    ok: false,
+    error: { code, message, status: 500 },
+    logs: [],
+    calls: [],
+    durationMs: 0,
+    redactions: [],
+  }
+}
