@@ -1,4 +1,5 @@
 import { join, relative } from 'node:path'
+import type { FSWatcher } from 'chokidar'
 import { availableParallelism } from 'node:os'
 import {
   BuildError,
@@ -193,7 +194,9 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     )
   }
 
-  let watcher: import('chokidar').FSWatcher | undefined
+  // Assigned once the first builds are done; rebuilds before that have nothing to add to it.
+  // eslint-disable-next-line prefer-const
+  let watcher: FSWatcher | undefined
   await syncFunctions(config)
 
   async function reloadConfig(): Promise<void> {
