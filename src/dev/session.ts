@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import type { FSWatcher } from 'chokidar'
 import { availableParallelism } from 'node:os'
@@ -125,7 +126,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
   let egress = makeEgress(config)
   const pool = new SandboxPool({
     handleCall: createCallHandler({ request: (request) => egress.request(request) }),
-    size: Math.min(4, availableParallelism()),
+    // One core stays for the HTTP server and the egress client on this thread.
+    size: Math.max(1, Math.min(4, availableParallelism() - 1)),
   })
   void pool.warm(DEFAULT_MEMORY_MB)
 
@@ -379,11 +381,35 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       ignored: (path: string) => path.includes(`${'/'}node_modules${'/'}`),
     },
   )
-  const onChange = (path: string) => {
+  const dispatch = (path: string) => {
     if (path === configPath) return void reloadConfig()
     if (path === secretsPath)
       return emit({ type: 'reload', what: 'secrets', file: shown(secretsPath), durationMs: 0 })
     for (const [name, state] of functions) if (state.inputs.has(path)) void rebuild(name, state, shown(path))
+  }
+  // chokidar drops a 'change' that comes within 50 ms of the previous one for the same file (a
+  // formatter rewriting on save does exactly that), so each change is checked again a little later:
+  // if the file moved on since it was handled, it is handled again.
+  const handledMtime = new Map<string, number>()
+  const trailing = new Map<string, ReturnType<typeof setTimeout>>()
+  const mtimeOf = (path: string) =>
+    stat(path).then(
+      (info) => info.mtimeMs,
+      () => -1,
+    )
+  const onChange = (path: string) => {
+    void mtimeOf(path).then((mtime) => handledMtime.set(path, mtime))
+    dispatch(path)
+    clearTimeout(trailing.get(path))
+    trailing.set(
+      path,
+      setTimeout(() => {
+        trailing.delete(path)
+        void mtimeOf(path).then((mtime) => {
+          if (mtime !== handledMtime.get(path)) onChange(path)
+        })
+      }, TRAILING_CHECK_MS),
+    )
   }
   watcher.on('change', onChange).on('add', onChange).on('unlink', onChange)
   await new Promise<void>((resolve) => watcher!.once('ready', () => resolve()))
@@ -403,6 +429,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     url,
     close: async (graceMs = 5000) => {
       await server.close(graceMs)
+      for (const timer of trailing.values()) clearTimeout(timer)
       await Promise.all([
         watcher?.close(),
         pool.close(),
@@ -412,6 +439,9 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     },
   }
 }
+
+/** Longer than chokidar's 50 ms change throttle. */
+const TRAILING_CHECK_MS = 80
 
 function failure(code: string, message: string): InvocationReport {
   return {
