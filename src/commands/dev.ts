@@ -70,8 +70,11 @@ serving. --json prints the same as NDJSON events. Ctrl-C lets running invocation
     })
   }
 
-  // dev streams events; there is no single result to print as JSON at the end.
-  override logJson(): void {}
+  // dev streams events; there is no single result to print at the end (run() returns nothing),
+  // but an error that stops it still goes out as { "error": … }.
+  override logJson(json: unknown): void {
+    if (json !== undefined) super.logJson(json)
+  }
 }
 
 function checkOrigin(origin: string): string {

@@ -1,0 +1,1118 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { connect, type AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
+import { execa, type ResultPromise } from 'execa'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { DevEvent } from '../../src/dev/session.js'
+import { CLI, createSandbox, type Sandbox } from '../helpers/cli.js'
+
+/**
+ * `centrali dev` end to end: the built CLI as a long-running process in a temp project, its
+ * NDJSON events read line by line from stdout, real HTTP requests to it, and a real HTTP server
+ * on 127.0.0.1 standing in for the provider (reached through `--map host=origin`).
+ */
+
+const T = 20_000
+/** How long to wait for one event or line before failing. */
+const WAIT = 10_000
+const REQUEST_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+type EventOf<K extends DevEvent['type']> = Extract<DevEvent, { type: K }>
+
+let sandbox: Sandbox
+let app: string
+let processes: ResultPromise[] = []
+let upstreams: Upstream[] = []
+let badLines: string[] = []
+/** When the test last wrote each watched file (see `edit`). */
+let written = new Map<string, number>()
+
+beforeEach(async () => {
+  sandbox = await createSandbox()
+  app = join(sandbox.dir, 'app')
+  await mkdir(join(app, 'functions'), { recursive: true })
+  badLines = []
+  written = new Map()
+})
+
+afterEach(async () => {
+  // Always: no dev process outlives its test, whatever happened in it.
+  for (const child of processes)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  await Promise.all(processes.map((child) => child.catch(() => undefined)))
+  processes = []
+  await Promise.all(upstreams.map((upstream) => upstream.close()))
+  upstreams = []
+  await sandbox.cleanup()
+  // --json stdout is NDJSON and nothing else.
+  expect(badLines).toEqual([])
+})
+
+// ---------------------------------------------------------------------------------------------
+// The project on disk.
+
+interface ProjectSpec {
+  /** File path (relative to the project) → content. */
+  files: Record<string, string>
+  /** Function name → entry file. */
+  functions: Record<string, string>
+  /** Trigger name → function name and extra trigger settings. */
+  triggers: Record<string, { function: string } & Record<string, unknown>>
+  domains?: string[]
+}
+
+function configText(spec: Omit<ProjectSpec, 'files'>): string {
+  const config = {
+    functions: Object.fromEntries(Object.entries(spec.functions).map(([name, entry]) => [name, { entry }])),
+    triggers: Object.fromEntries(
+      Object.entries(spec.triggers).map(([name, trigger]) => [name, { type: 'endpoint', ...trigger }]),
+    ),
+    domains: spec.domains ?? [],
+  }
+  return `${JSON.stringify(config, null, 2)}\n`
+}
+
+async function writeProject(spec: ProjectSpec): Promise<void> {
+  for (const [path, content] of Object.entries(spec.files)) await writeFile(join(app, path), content)
+  await writeFile(join(app, 'centrali.json'), configText(spec))
+}
+
+/**
+ * Saves a file that the running dev watches, at least 100 ms after the previous save of the same
+ * file, and returns the event mark taken just before writing. chokidar drops a change that comes
+ * within 50 ms of the previous one for the same path, and dev re-checks a changed file 80 ms later,
+ * which may report one save twice: pacing keeps one save to one `reload`, so waiting for it means
+ * the new code is in. Back-to-back saves are covered by the 'rapid saves' tests, which do not pace.
+ */
+async function edit(dev: Dev, path: string, content: string): Promise<number> {
+  const full = join(app, path)
+  const wait = (written.get(full) ?? 0) + 100 - Date.now()
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+  const since = dev.mark()
+  await writeFile(full, content)
+  written.set(full, Date.now())
+  return since
+}
+
+async function setSecret(name: string, value: string): Promise<void> {
+  const result = await sandbox.run(['secrets', 'set', name], { cwd: app, input: value })
+  expect(result.exitCode, result.stderr).toBe(0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// A stand-in provider: a real HTTP server on 127.0.0.1 that records what it receives.
+
+interface Seen {
+  method: string
+  url: string
+  host: string | undefined
+  body: string
+}
+
+interface Reply {
+  status?: number
+  json?: unknown
+  delayMs?: number
+  /** Never answer. */
+  hang?: boolean
+}
+
+interface Upstream {
+  origin: string
+  requests: Seen[]
+  close(): Promise<void>
+}
+
+async function startUpstream(reply: (request: Seen) => Reply = () => ({ json: { ok: true } })) {
+  const requests: Seen[] = []
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = []
+    req.on('data', (chunk: Buffer) => chunks.push(chunk))
+    req.on('end', () => {
+      const seen = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        host: req.headers.host,
+        body: Buffer.concat(chunks).toString('utf8'),
+      }
+      requests.push(seen)
+      const answer = reply(seen)
+      if (answer.hang) return
+      const send = () => {
+        res.writeHead(answer.status ?? 200, { 'content-type': 'application/json' })
+        res.end(JSON.stringify(answer.json ?? {}))
+      }
+      if (answer.delayMs) setTimeout(send, answer.delayMs)
+      else send()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const upstream: Upstream = {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+  upstreams.push(upstream)
+  return upstream
+}
+
+// ---------------------------------------------------------------------------------------------
+// The dev process.
+
+interface Dev {
+  child: ResultPromise
+  url: string
+  port: number
+  lines: string[]
+  events: DevEvent[]
+  stderr(): string
+  /** The index the next event will have: `next(…, since)` looks only at events from there on. */
+  mark(): number
+  next<K extends DevEvent['type']>(
+    type: K,
+    match?: (event: EventOf<K>) => boolean,
+    since?: number,
+  ): Promise<EventOf<K>>
+  exit: Promise<{ exitCode: number | undefined; signal: string | undefined }>
+}
+
+async function until<T>(
+  check: () => T | undefined,
+  describe: () => string,
+  child?: ResultPromise,
+  timeoutMs = WAIT,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = check()
+    if (value !== undefined) return value
+    const gone = child !== undefined && (child.exitCode !== null || child.signalCode !== null)
+    if (gone || Date.now() > deadline)
+      throw new Error(`${gone ? 'the dev process exited' : `timed out after ${timeoutMs} ms`}: ${describe()}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+async function startDev(args: readonly string[] = [], { json = true } = {}): Promise<Dev> {
+  const child = execa(process.execPath, [CLI, 'dev', '--port', '0', ...(json ? ['--json'] : []), ...args], {
+    cwd: app,
+    env: sandbox.env,
+    extendEnv: true,
+    reject: false,
+    stdin: 'ignore',
+    buffer: false,
+  })
+  processes.push(child)
+  const lines: string[] = []
+  const events: DevEvent[] = []
+  let pending = ''
+  let stderr = ''
+  child.stdout!.setEncoding('utf8')
+  child.stdout!.on('data', (chunk: string) => {
+    pending += chunk
+    for (let end = pending.indexOf('\n'); end !== -1; end = pending.indexOf('\n')) {
+      const line = pending.slice(0, end)
+      pending = pending.slice(end + 1)
+      lines.push(line)
+      if (!json) continue
+      try {
+        events.push(JSON.parse(line) as DevEvent)
+      } catch {
+        badLines.push(line)
+      }
+    }
+  })
+  child.stderr!.setEncoding('utf8')
+  child.stderr!.on('data', (chunk: string) => (stderr += chunk))
+  const exit = child.then((result) => ({ exitCode: result.exitCode, signal: result.signal }))
+  const show = () => `\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`
+
+  const next = <K extends DevEvent['type']>(
+    type: K,
+    match: (event: EventOf<K>) => boolean = () => true,
+    since = 0,
+  ) =>
+    until(
+      () =>
+        events
+          .slice(since)
+          .find((event): event is EventOf<K> => event.type === type && match(event as EventOf<K>)),
+      () => `no ${type} event${show()}`,
+      child,
+    )
+
+  let url: string
+  if (json) {
+    url = (await next('ready')).url
+  } else {
+    url = await until(
+      () => lines.map((line) => /^Ready on (http:\/\/127\.0\.0\.1:\d+)$/.exec(line)?.[1]).find(Boolean),
+      () => `no Ready line${show()}`,
+      child,
+    )
+  }
+  return {
+    child,
+    url,
+    port: Number(new URL(url).port),
+    lines,
+    events,
+    stderr: () => stderr,
+    mark: () => events.length,
+    next,
+    exit,
+  }
+}
+
+interface Answer {
+  status: number
+  headers: Headers
+  body: unknown
+  requestId: string | null
+}
+
+async function request(url: string, init: RequestInit = {}): Promise<Answer> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(15_000), ...init })
+  const text = await response.text()
+  let body: unknown = text
+  try {
+    body = text === '' ? undefined : JSON.parse(text)
+  } catch {
+    // not JSON: keep the text
+  }
+  return {
+    status: response.status,
+    headers: response.headers,
+    body,
+    requestId: response.headers.get('x-request-id'),
+  }
+}
+
+function post(dev: Dev, trigger: string, payload: unknown = {}, headers: Record<string, string> = {}) {
+  return request(`${dev.url}/endpoints/${trigger}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ payload }),
+  })
+}
+
+const map = (host: string, upstream: Upstream) => ['--map', `${host}=${upstream.origin}`]
+
+const errorCode = (answer: Answer) => (answer.body as { error?: { code?: string } }).error?.code
+const errorMessage = (answer: Answer) => (answer.body as { error?: { message?: string } }).error?.message
+
+/** The processes whose parent is `pid` (Linux /proc). */
+function childPids(pid: number): number[] {
+  const found: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (Number(fields[1]) === pid) found.push(Number(entry))
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found
+}
+
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z'
+  } catch {
+    return false
+  }
+}
+
+function portAccepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('starting', () => {
+  it(
+    'human mode: "Ready on http://127.0.0.1:<port>" and one working curl line per endpoint',
+    async () => {
+      app = join(sandbox.dir, 'project')
+      const init = await sandbox.run(['init', 'project', '--yes', '--template', 'generic'])
+      expect(init.exitCode, init.stderr).toBe(0)
+      // A second endpoint, so "one line per endpoint" is more than one line.
+      const added = await sandbox.run(['functions', 'new', 'second', '--template', 'generic'], { cwd: app })
+      expect(added.exitCode, added.stderr).toBe(0)
+      const dev = await startDev([], { json: false })
+      const port = dev.port
+      expect(port).toBeGreaterThan(0)
+      expect(dev.lines).toContain(`Ready on http://127.0.0.1:${port}`)
+      const curls = await until(
+        () => {
+          const found = dev.lines.filter((line) => line.includes('curl '))
+          return found.length >= 2 ? found : undefined
+        },
+        () => dev.lines.join('\n'),
+        dev.child,
+      )
+      expect(curls).toHaveLength(2)
+      for (const trigger of ['api-proxy', 'second']) {
+        const line = curls.find((candidate) => candidate.includes(`/endpoints/${trigger} `))
+        expect(line, curls.join('\n')).toBeDefined()
+        expect(line).toContain(
+          `curl -s http://127.0.0.1:${port}/endpoints/${trigger} -H 'content-type: application/json' -d '{"payload":{}}'`,
+        )
+        // The curl line points at a live endpoint (the template reports the missing secret).
+        const answer = await post(dev, trigger)
+        expect(answer.status).not.toBe(404)
+      }
+      // One line per invocation: time, trigger, status, duration against the timeout, the error.
+      const line = await until(
+        () => dev.lines.find((candidate) => /^\d\d:\d\d:\d\d second 500 \d+ ms \/ 30000 ms/.test(candidate)),
+        () => dev.lines.join('\n'),
+        dev.child,
+      )
+      expect(line).toContain('SECRET_MISSING')
+      // Human output has no JSON events on stdout.
+      expect(dev.lines.some((line) => line.startsWith('{"type"'))).toBe(false)
+    },
+    T,
+  )
+
+  const occupied = async (run: (port: number) => Promise<void>) => {
+    await writeProject({
+      files: { 'functions/echo.js': 'async function run() { return 1 }\n' },
+      functions: { echo: 'functions/echo.js' },
+      triggers: { echo: { function: 'echo' } },
+    })
+    const blocker = createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    try {
+      await run((blocker.address() as AddressInfo).port)
+    } finally {
+      await new Promise<void>((resolve) => blocker.close(() => resolve()))
+    }
+  }
+
+  it(
+    'an occupied port: exit 1, PORT_IN_USE naming the port and --port',
+    () =>
+      occupied(async (port) => {
+        const result = await sandbox.run(['dev', '--port', String(port)], { cwd: app })
+        expect(result.exitCode).toBe(1)
+        expect(result.stderr).toContain('PORT_IN_USE')
+        expect(result.stderr).toContain(String(port))
+        expect(result.stderr).toContain('--port')
+      }),
+    T,
+  )
+
+  it(
+    'an occupied port with --json: exit 1 and the error as JSON on stdout, not silence',
+    () =>
+      occupied(async (port) => {
+        // DESIGN §7: --json gives a machine-readable result; a tool driving dev must learn why it stopped.
+        const result = await sandbox.run(['dev', '--port', String(port), '--json'], { cwd: app })
+        expect(result.exitCode).toBe(1)
+        expect(`${result.stdout}${result.stderr}`, 'dev --json printed nothing at all').toContain(
+          'PORT_IN_USE',
+        )
+        expect(result.json<{ error: { code: string; message: string } }>().error).toMatchObject({
+          code: 'PORT_IN_USE',
+          message: expect.stringContaining(String(port)),
+        })
+      }),
+    T,
+  )
+})
+
+describe('the HTTP contract through dev', () => {
+  it(
+    '200 with the result; 404 listing triggers; 400; 413; 500; 504 (loop and silent upstream); 502; x-request-id; /healthz',
+    async () => {
+      const silent = await startUpstream(() => ({ hang: true }))
+      await writeProject({
+        files: {
+          'functions/echo.js': `async function run() {
+  return { got: executionParams.payload, greeting: triggerParams.greeting, method: executionParams.method }
+}
+`,
+          'functions/thrower.js': `async function run() { throw new Error('boom in run') }\n`,
+          'functions/spin.js': 'async function run() { while (true) {} }\n',
+          'functions/wait.js': `async function run() { return await api.httpGet('https://api.example.com/never') }\n`,
+          'functions/blocked.js': `async function run() { return await api.httpGet('https://blocked.example.org/x') }\n`,
+        },
+        functions: {
+          echo: 'functions/echo.js',
+          thrower: 'functions/thrower.js',
+          spin: 'functions/spin.js',
+          wait: 'functions/wait.js',
+          blocked: 'functions/blocked.js',
+        },
+        triggers: {
+          echo: { function: 'echo', params: { greeting: 'hello' } },
+          thrower: { function: 'thrower' },
+          spin: { function: 'spin', timeoutMs: 300 },
+          wait: { function: 'wait', timeoutMs: 300 },
+          blocked: { function: 'blocked' },
+        },
+        domains: ['api.example.com'],
+      })
+      const dev = await startDev(map('api.example.com', silent))
+      const answers: Answer[] = []
+      const keep = (answer: Answer) => (answers.push(answer), answer)
+
+      const ok = keep(await post(dev, 'echo', { n: 1, s: 'x' }))
+      expect(ok.status).toBe(200)
+      expect(ok.body).toEqual({ got: { n: 1, s: 'x' }, greeting: 'hello', method: 'POST' })
+
+      const unknown = keep(await post(dev, 'nope'))
+      expect(unknown.status).toBe(404)
+      expect(errorCode(unknown)).toBe('TRIGGER_NOT_FOUND')
+      expect(errorMessage(unknown)).toContain('nope')
+      expect(errorMessage(unknown)).toContain('Known triggers: echo, thrower, spin, wait, blocked')
+
+      const badJson = keep(
+        await request(`${dev.url}/endpoints/echo`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{"payload": nope',
+        }),
+      )
+      expect(badJson.status).toBe(400)
+      expect(errorCode(badJson)).toBe('BAD_JSON')
+
+      const tooLarge = keep(
+        await request(`${dev.url}/endpoints/echo`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ payload: 'x'.repeat(1024 * 1024 + 16) }),
+        }),
+      )
+      expect(tooLarge.status).toBe(413)
+      expect(errorCode(tooLarge)).toBe('PAYLOAD_TOO_LARGE')
+
+      const thrown = keep(await post(dev, 'thrower'))
+      expect(thrown.status).toBe(500)
+      expect(errorCode(thrown)).toBe('FUNCTION_ERROR')
+      expect(errorMessage(thrown)).toContain('boom in run')
+
+      for (const trigger of ['spin', 'wait']) {
+        const started = Date.now()
+        const timedOut = keep(await post(dev, trigger))
+        expect(timedOut.status, trigger).toBe(504)
+        expect(errorCode(timedOut), trigger).toBe('FUNCTION_TIMEOUT')
+        expect(Date.now() - started, trigger).toBeLessThan(5_000)
+      }
+      expect(silent.requests.map((seen) => seen.url)).toEqual(['/never'])
+
+      const blocked = keep(await post(dev, 'blocked'))
+      expect(blocked.status).toBe(502)
+      expect(errorCode(blocked)).toBe('EGRESS_HOST_DENIED')
+      expect(errorMessage(blocked)).toContain('blocked.example.org')
+
+      // The server is still fine after all that.
+      const again = keep(await post(dev, 'echo', 2))
+      expect(again).toMatchObject({ status: 200, body: { got: 2 } })
+
+      const health = keep(await request(`${dev.url}/healthz`))
+      expect(health.status).toBe(200)
+
+      for (const answer of answers) expect(answer.requestId).toMatch(REQUEST_ID)
+      expect(new Set(answers.map((answer) => answer.requestId)).size).toBe(answers.length)
+      // Each invocation's events carry the request id the client got.
+      for (const answer of [ok, thrown, blocked]) {
+        const end = await dev.next('invocation.end', (event) => event.requestId === answer.requestId)
+        expect(end.status).toBe(answer.status)
+      }
+    },
+    T,
+  )
+})
+
+describe('CORS', () => {
+  it(
+    'preflights, headers on results, errors and timeouts; a foreign origin gets none and a cors.refused event; --cors adds one',
+    async () => {
+      const cors = {
+        origins: ['http://app.test'],
+        headers: ['x-custom'],
+        credentials: true,
+        maxAgeSeconds: 120,
+      }
+      await writeProject({
+        files: {
+          'functions/echo.js': 'async function run() { return { ok: true } }\n',
+          'functions/thrower.js': `async function run() { throw new Error('nope') }\n`,
+          'functions/spin.js': 'async function run() { while (true) {} }\n',
+        },
+        functions: { echo: 'functions/echo.js', thrower: 'functions/thrower.js', spin: 'functions/spin.js' },
+        triggers: {
+          echo: { function: 'echo', cors },
+          thrower: { function: 'thrower', cors },
+          spin: { function: 'spin', timeoutMs: 300, cors },
+          plain: { function: 'echo' },
+        },
+      })
+      const dev = await startDev(['--cors', 'http://other.test'])
+      const endpoint = (trigger: string) => `${dev.url}/endpoints/${trigger}`
+
+      const preflight = await request(endpoint('echo'), {
+        method: 'OPTIONS',
+        headers: {
+          origin: 'http://app.test',
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'content-type, x-custom',
+        },
+      })
+      expect(preflight.status).toBe(204)
+      expect(preflight.requestId).toMatch(REQUEST_ID)
+      expect(preflight.headers.get('access-control-allow-origin')).toBe('http://app.test')
+      expect(preflight.headers.get('access-control-allow-methods')).toContain('POST')
+      expect(preflight.headers.get('access-control-allow-headers')).toContain('content-type')
+      expect(preflight.headers.get('access-control-allow-headers')).toContain('x-custom')
+      expect(preflight.headers.get('access-control-allow-credentials')).toBe('true')
+      expect(preflight.headers.get('access-control-max-age')).toBe('120')
+
+      const fromApp = { origin: 'http://app.test' }
+      const ok = await post(dev, 'echo', {}, fromApp)
+      expect(ok.status).toBe(200)
+      expect(ok.headers.get('access-control-allow-origin')).toBe('http://app.test')
+      expect(ok.headers.get('access-control-expose-headers')).toContain('x-request-id')
+
+      const failed = await post(dev, 'thrower', {}, fromApp)
+      expect(failed.status).toBe(500)
+      expect(failed.headers.get('access-control-allow-origin')).toBe('http://app.test')
+      const timedOut = await post(dev, 'spin', {}, fromApp)
+      expect(timedOut.status).toBe(504)
+      expect(timedOut.headers.get('access-control-allow-origin')).toBe('http://app.test')
+      const badJson = await request(endpoint('echo'), { method: 'POST', headers: fromApp, body: '{' })
+      expect(badJson.status).toBe(400)
+      expect(badJson.headers.get('access-control-allow-origin')).toBe('http://app.test')
+
+      // A foreign origin: no CORS headers at all, and dev says why the browser will refuse.
+      const since = dev.mark()
+      const foreign = await post(dev, 'echo', {}, { origin: 'http://evil.test' })
+      expect(foreign.status).toBe(200)
+      expect([...foreign.headers.keys()].filter((name) => name.startsWith('access-control-'))).toEqual([])
+      const refused = await dev.next('cors.refused', (event) => event.trigger === 'echo', since)
+      expect(refused.reason).toContain('http://evil.test')
+      const foreignPreflight = await request(endpoint('echo'), {
+        method: 'OPTIONS',
+        headers: { origin: 'http://evil.test', 'access-control-request-method': 'POST' },
+      })
+      expect(foreignPreflight.headers.get('access-control-allow-origin')).toBeNull()
+
+      // --cors http://other.test: allowed on a trigger with its own origins and on one without.
+      for (const trigger of ['echo', 'plain']) {
+        const other = await post(dev, trigger, {}, { origin: 'http://other.test' })
+        expect(other.status, trigger).toBe(200)
+        expect(other.headers.get('access-control-allow-origin'), trigger).toBe('http://other.test')
+        const otherPreflight = await request(endpoint(trigger), {
+          method: 'OPTIONS',
+          headers: { origin: 'http://other.test', 'access-control-request-method': 'POST' },
+        })
+        expect(otherPreflight.status, trigger).toBe(204)
+        expect(otherPreflight.headers.get('access-control-allow-origin'), trigger).toBe('http://other.test')
+      }
+      // The trigger without cors still refuses app.test: --cors added one origin, nothing more.
+      const plainFromApp = await post(dev, 'plain', {}, fromApp)
+      expect(plainFromApp.headers.get('access-control-allow-origin')).toBeNull()
+    },
+    T,
+  )
+})
+
+describe('hot reload', () => {
+  it(
+    'the function, a module it imports, a syntax error (stale build served) and its fix',
+    async () => {
+      const hot = (version: number) => `import { label } from './lib'
+
+export async function run() {
+  const version: number = ${version}
+  return { version, label }
+}
+`
+      await writeProject({
+        files: { 'functions/hot.ts': hot(1), 'functions/lib.ts': `export const label: string = 'a'\n` },
+        functions: { hot: 'functions/hot.ts' },
+        triggers: { hot: { function: 'hot' } },
+      })
+      const dev = await startDev()
+      const first = await post(dev, 'hot')
+      expect(first.body).toEqual({ version: 1, label: 'a' })
+      expect(first.headers.get('x-centrali-build')).toBeNull()
+
+      // The function file.
+      let since = await edit(dev, 'functions/hot.ts', hot(2))
+      const reload = await dev.next('reload', (event) => event.file === 'functions/hot.ts', since)
+      expect(reload).toMatchObject({ what: 'function', function: 'hot' })
+      expect(reload.durationMs).toBeGreaterThanOrEqual(0)
+      expect((await post(dev, 'hot')).body).toEqual({ version: 2, label: 'a' })
+
+      // A module it imports.
+      since = await edit(dev, 'functions/lib.ts', `export const label: string = 'b'\n`)
+      expect(await dev.next('reload', (event) => event.file === 'functions/lib.ts', since)).toMatchObject({
+        what: 'function',
+        function: 'hot',
+      })
+      expect((await post(dev, 'hot')).body).toEqual({ version: 2, label: 'b' })
+
+      // A syntax error on line 4: reported with file:line, the last good build keeps serving.
+      since = await edit(dev, 'functions/hot.ts', hot(3).replace('= 3', '= = 3'))
+      const broken = await dev.next('build.error', (event) => event.function === 'hot', since)
+      expect(broken.message).toMatch(/functions\/hot\.ts:4:\d+/)
+      expect(broken.problems[0]).toMatchObject({ file: 'functions/hot.ts', line: 4 })
+      const stale = await post(dev, 'hot')
+      expect(stale.status).toBe(200)
+      expect(stale.body).toEqual({ version: 2, label: 'b' })
+      expect(stale.headers.get('x-centrali-build')).toBe('stale')
+      const staleEnd = await dev.next('invocation.end', (event) => event.requestId === stale.requestId)
+      expect(staleEnd.stale).toBe(true)
+      // Nothing was reloaded since the error: the broken source never replaced the good build.
+      const afterError = dev.events.slice(dev.events.indexOf(broken))
+      expect(afterError.filter((event) => event.type === 'reload')).toEqual([])
+
+      // The fix recovers by itself.
+      since = await edit(dev, 'functions/hot.ts', hot(3))
+      await dev.next('reload', (event) => event.file === 'functions/hot.ts', since)
+      const fixed = await post(dev, 'hot')
+      expect(fixed.body).toEqual({ version: 3, label: 'b' })
+      expect(fixed.headers.get('x-centrali-build')).toBeNull()
+      const fixedEnd = await dev.next('invocation.end', (event) => event.requestId === fixed.requestId)
+      expect(fixedEnd.stale).toBe(false)
+    },
+    T,
+  )
+
+  it(
+    'an invocation running across a reload finishes on the old code; the next request runs the new',
+    async () => {
+      const upstream = await startUpstream(() => ({ json: { slow: true }, delayMs: 800 }))
+      const code = (version: string) => `async function run() {
+  if (executionParams.payload && executionParams.payload.wait) await api.httpGet('https://api.example.com/slow')
+  return { version: '${version}' }
+}
+`
+      await writeProject({
+        files: { 'functions/swap.js': code('old') },
+        functions: { swap: 'functions/swap.js' },
+        triggers: { swap: { function: 'swap' } },
+        domains: ['api.example.com'],
+      })
+      const dev = await startDev(map('api.example.com', upstream))
+      const running = post(dev, 'swap', { wait: true })
+      await until(
+        () => (upstream.requests.length > 0 ? true : undefined),
+        () => 'the upstream got no request',
+      )
+      const since = await edit(dev, 'functions/swap.js', code('new'))
+      await dev.next('reload', (event) => event.file === 'functions/swap.js', since)
+      const after = await post(dev, 'swap', { wait: false })
+      expect(after.body).toEqual({ version: 'new' })
+
+      const before = await running
+      expect(before.status).toBe(200)
+      expect(before.body).toEqual({ version: 'old' })
+      // It really was running when the reload happened.
+      const reloadAt = dev.events.findIndex((event) => event.type === 'reload')
+      const endAt = dev.events.findIndex(
+        (event) => event.type === 'invocation.end' && event.requestId === before.requestId,
+      )
+      expect(reloadAt).toBeGreaterThanOrEqual(0)
+      expect(endAt).toBeGreaterThan(reloadAt)
+    },
+    T,
+  )
+})
+
+describe('rapid saves (no pacing: a save right after the previous one must not be lost)', () => {
+  /** Requests until the trigger answers `expected` or `timeoutMs` passes; the last body. */
+  async function served(dev: Dev, trigger: string, expected: unknown, timeoutMs = 3_000) {
+    const deadline = Date.now() + timeoutMs
+    let body: unknown
+    do {
+      body = (await post(dev, trigger)).body
+      if (isDeepStrictEqual(body, expected)) break
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    } while (Date.now() < deadline)
+    return body
+  }
+
+  it(
+    'a function saved again right after its reload (format on save): the second save is served',
+    async () => {
+      const code = (version: number) => `export async function run() { return { version: ${version} } }\n`
+      await writeProject({
+        files: { 'functions/fmt.ts': code(1) },
+        functions: { fmt: 'functions/fmt.ts' },
+        triggers: { fmt: { function: 'fmt' } },
+      })
+      const dev = await startDev()
+      expect((await post(dev, 'fmt')).body).toEqual({ version: 1 })
+      const since = dev.mark()
+      await writeFile(join(app, 'functions/fmt.ts'), code(2))
+      await dev.next('reload', (event) => event.file === 'functions/fmt.ts', since)
+      await writeFile(join(app, 'functions/fmt.ts'), code(3))
+      expect(await served(dev, 'fmt', { version: 3 })).toEqual({ version: 3 })
+    },
+    T,
+  )
+
+  it(
+    'centrali.json saved again right after its reload: the second save is in force',
+    async () => {
+      const spec = (greeting: string) => ({
+        functions: { greet: 'functions/greet.js' },
+        triggers: { greet: { function: 'greet', params: { greeting } } },
+      })
+      await writeProject({
+        files: { 'functions/greet.js': 'async function run() { return triggerParams.greeting }\n' },
+        ...spec('one'),
+      })
+      const dev = await startDev()
+      expect((await post(dev, 'greet')).body).toBe('one')
+      const since = dev.mark()
+      await writeFile(join(app, 'centrali.json'), configText(spec('two')))
+      await dev.next('reload', (event) => event.what === 'config', since)
+      await writeFile(join(app, 'centrali.json'), configText(spec('three')))
+      expect(await served(dev, 'greet', 'three')).toBe('three')
+    },
+    T,
+  )
+})
+
+describe('centrali.json reload', () => {
+  it(
+    'a domain added, a param changed, a broken file reported while the old config serves, then fixed',
+    async () => {
+      const upstream = await startUpstream((seen) => ({ json: { from: 'upstream', path: seen.url } }))
+      const spec = (greeting: string, domains: string[]) => ({
+        functions: { call: 'functions/call.js', greet: 'functions/greet.js' },
+        triggers: {
+          call: { function: 'call' },
+          greet: { function: 'greet', params: { greeting } },
+        },
+        domains,
+      })
+      await writeProject({
+        files: {
+          'functions/call.js': `async function run() { return await api.httpGet('https://api.example.com/data') }\n`,
+          'functions/greet.js': 'async function run() { return { greeting: triggerParams.greeting } }\n',
+        },
+        ...spec('hello', []),
+      })
+      const dev = await startDev(map('api.example.com', upstream))
+      const pid = dev.child.pid!
+
+      const denied = await post(dev, 'call')
+      expect(denied.status).toBe(502)
+      expect(errorCode(denied)).toBe('EGRESS_HOST_DENIED')
+      expect(upstream.requests).toHaveLength(0)
+
+      // `centrali domains add` in another process; dev picks it up without a restart.
+      let since = dev.mark()
+      const added = await sandbox.run(['domains', 'add', 'api.example.com'], { cwd: app })
+      expect(added.exitCode, added.stderr).toBe(0)
+      written.set(join(app, 'centrali.json'), Date.now())
+      await dev.next('reload', (event) => event.what === 'config' && event.file === 'centrali.json', since)
+      const allowed = await post(dev, 'call')
+      expect(allowed.status).toBe(200)
+      expect(allowed.body).toEqual({ from: 'upstream', path: '/data' })
+      expect(upstream.requests.map((seen) => [seen.url, seen.host])).toEqual([['/data', 'api.example.com']])
+
+      // A trigger param.
+      expect((await post(dev, 'greet')).body).toEqual({ greeting: 'hello' })
+      since = await edit(dev, 'centrali.json', configText(spec('bonjour', ['api.example.com'])))
+      await dev.next('reload', (event) => event.what === 'config', since)
+      expect((await post(dev, 'greet')).body).toEqual({ greeting: 'bonjour' })
+
+      // Not JSON: reported, the last good config stays in force.
+      since = await edit(dev, 'centrali.json', '{ "functions": { ')
+      const notJson = await dev.next('config.error', () => true, since)
+      expect(notJson.file).toBe('centrali.json')
+      expect((await post(dev, 'greet')).body).toEqual({ greeting: 'bonjour' })
+      expect((await post(dev, 'call')).status).toBe(200)
+
+      // Valid JSON, invalid config: reported with the offending path.
+      const invalid = JSON.parse(configText(spec('invalid', ['api.example.com']))) as {
+        triggers: { greet: Record<string, unknown> }
+      }
+      invalid.triggers.greet.timeoutMs = -5
+      since = await edit(dev, 'centrali.json', JSON.stringify(invalid, null, 2))
+      const badValue = await dev.next('config.error', () => true, since)
+      expect(`${badValue.message}${JSON.stringify(badValue.problems)}`).toContain('timeoutMs')
+      expect((await post(dev, 'greet')).body).toEqual({ greeting: 'bonjour' })
+
+      // The fix recovers by itself.
+      since = await edit(dev, 'centrali.json', configText(spec('hi again', ['api.example.com'])))
+      await dev.next('reload', (event) => event.what === 'config', since)
+      expect((await post(dev, 'greet')).body).toEqual({ greeting: 'hi again' })
+      expect((await post(dev, 'call')).status).toBe(200)
+      // Same process all along.
+      expect(dev.child.pid).toBe(pid)
+      expect(dev.events.filter((event) => event.type === 'ready')).toHaveLength(1)
+    },
+    T,
+  )
+})
+
+describe('secrets', () => {
+  const FIRST = 'first-secret-value-0123'
+  const SECOND = 'second-secret-value-is-longer-456789'
+
+  it(
+    'a secret set while dev runs is used by the next request; a returned secret is redacted with a warning',
+    async () => {
+      await writeProject({
+        files: {
+          'functions/measure.js': `async function run() {
+  const key = triggerParams.key
+  return { length: key.length, last: key.charCodeAt(key.length - 1) }
+}
+`,
+          'functions/leak.js': 'async function run() { return { key: triggerParams.key } }\n',
+        },
+        functions: { measure: 'functions/measure.js', leak: 'functions/leak.js' },
+        triggers: {
+          measure: { function: 'measure', params: { key: { secret: 'API_KEY' } } },
+          leak: { function: 'leak', params: { key: { secret: 'API_KEY' } } },
+        },
+      })
+      await setSecret('API_KEY', FIRST)
+      const dev = await startDev()
+      expect((await post(dev, 'measure')).body).toEqual({
+        length: FIRST.length,
+        last: FIRST.charCodeAt(FIRST.length - 1),
+      })
+
+      const since = dev.mark()
+      await setSecret('API_KEY', SECOND)
+      // No waiting for any event: the request after `secrets set` returns runs with the new value.
+      const measured = await post(dev, 'measure')
+      expect(measured.status).toBe(200)
+      expect(measured.body).toEqual({ length: SECOND.length, last: SECOND.charCodeAt(SECOND.length - 1) })
+      await dev.next('reload', (event) => event.what === 'secrets', since)
+
+      const leaked = await post(dev, 'leak')
+      expect(leaked.status).toBe(200)
+      expect(leaked.body).toEqual({ key: '[redacted:API_KEY]' })
+      const warning = await dev.next('warning', (event) => event.message.includes('API_KEY'), since)
+      expect(warning.message).toContain('[redacted:API_KEY]')
+      // The values are nowhere in dev's output.
+      for (const value of [FIRST, SECOND]) {
+        expect(dev.lines.join('\n')).not.toContain(value)
+        expect(dev.stderr()).not.toContain(value)
+      }
+    },
+    T,
+  )
+})
+
+describe('events', () => {
+  it(
+    'invocation.start, log, egress (allowed and blocked with the fix) and invocation.end',
+    async () => {
+      const upstream = await startUpstream(() => ({ status: 201, json: { created: true } }))
+      await writeProject({
+        files: {
+          'functions/work.js': `async function run() {
+  api.log({ step: 'before' })
+  const created = await api.httpPost('https://api.example.com/items', { name: 'widget' })
+  let blocked = null
+  try {
+    await api.httpGet('https://blocked.example.org/secret-path')
+  } catch (error) {
+    blocked = error.code || error.message
+  }
+  api.logError('after the calls')
+  return { created, blocked }
+}
+`,
+        },
+        functions: { work: 'functions/work.js' },
+        triggers: { work: { function: 'work', timeoutMs: 7000 } },
+        domains: ['api.example.com'],
+      })
+      const dev = await startDev(map('api.example.com', upstream))
+      const answer = await post(dev, 'work')
+      expect(answer.status).toBe(200)
+      expect(answer.body).toMatchObject({ created: { created: true } })
+      const id = answer.requestId!
+      const end = await dev.next('invocation.end', (event) => event.requestId === id)
+      const mine = dev.events.filter((event) => 'requestId' in event && event.requestId === id)
+      const types = mine.map((event) => event.type)
+      expect(types[0]).toBe('invocation.start')
+      expect(types.at(-1)).toBe('invocation.end')
+      expect(mine[0]).toEqual({ type: 'invocation.start', requestId: id, trigger: 'work' })
+
+      expect(end).toMatchObject({ trigger: 'work', status: 200, timeoutMs: 7000, stale: false })
+      expect(end.durationMs).toBeGreaterThanOrEqual(0)
+      expect(end.durationMs).toBeLessThan(7000)
+      expect(end.error).toBeUndefined()
+
+      const logs = mine.filter((event): event is EventOf<'log'> => event.type === 'log')
+      expect(logs.map((event) => [event.level, event.value, event.trigger])).toEqual([
+        ['info', { step: 'before' }, 'work'],
+        ['error', 'after the calls', 'work'],
+      ])
+
+      const egress = mine.filter((event): event is EventOf<'egress'> => event.type === 'egress')
+      expect(egress).toHaveLength(2)
+      expect(egress[0]).toMatchObject({
+        method: 'POST',
+        host: 'api.example.com',
+        status: 201,
+        blocked: false,
+        trigger: 'work',
+      })
+      expect(egress[0]!.url).toContain('api.example.com/items')
+      expect(egress[0]!.durationMs).toBeGreaterThanOrEqual(0)
+      expect(egress[0]!.fix).toBeUndefined()
+      expect(egress[1]).toMatchObject({
+        method: 'GET',
+        host: 'blocked.example.org',
+        blocked: true,
+        fix: 'centrali domains add blocked.example.org',
+        error: { code: 'EGRESS_HOST_DENIED' },
+      })
+      expect(egress[1]!.status).toBeUndefined()
+
+      // Only the allowed call went out.
+      expect(upstream.requests.map((seen) => [seen.method, seen.url])).toEqual([['POST', '/items']])
+    },
+    T,
+  )
+
+  it(
+    'a failing invocation: invocation.end with its status and error code',
+    async () => {
+      await writeProject({
+        files: { 'functions/thrower.js': `async function run() { throw new Error('kaput') }\n` },
+        functions: { thrower: 'functions/thrower.js' },
+        triggers: { thrower: { function: 'thrower', timeoutMs: 1234 } },
+      })
+      const dev = await startDev()
+      const answer = await post(dev, 'thrower')
+      expect(answer.status).toBe(500)
+      const end = await dev.next('invocation.end', (event) => event.requestId === answer.requestId)
+      expect(end).toMatchObject({
+        trigger: 'thrower',
+        status: 500,
+        timeoutMs: 1234,
+        error: { code: 'FUNCTION_ERROR', message: expect.stringContaining('kaput') },
+      })
+    },
+    T,
+  )
+})
+
+describe('shutdown', () => {
+  it(
+    'SIGTERM while a request runs: it completes with 200, then exit 0 with no port and no child left',
+    async () => {
+      const upstream = await startUpstream(() => ({ json: { late: true }, delayMs: 800 }))
+      await writeProject({
+        files: {
+          'functions/slow.js': `async function run() { return await api.httpGet('https://api.example.com/slow') }\n`,
+        },
+        functions: { slow: 'functions/slow.js' },
+        triggers: { slow: { function: 'slow' } },
+        domains: ['api.example.com'],
+      })
+      const dev = await startDev(map('api.example.com', upstream))
+      // dev's own processes (esbuild's service), to check none outlives it.
+      const children = childPids(dev.child.pid!)
+      expect(children.length).toBeGreaterThan(0)
+      const running = post(dev, 'slow')
+      await until(
+        () => (upstream.requests.length > 0 ? true : undefined),
+        () => 'the upstream got no request',
+      )
+      const signalled = Date.now()
+      dev.child.kill('SIGTERM')
+      const answer = await running
+      expect(answer.status).toBe(200)
+      expect(answer.body).toEqual({ late: true })
+
+      const exit = await Promise.race([
+        dev.exit,
+        new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 8_000)),
+      ])
+      expect(exit, `stderr:\n${dev.stderr()}`).toEqual({ exitCode: 0, signal: undefined })
+      expect(Date.now() - signalled).toBeLessThan(6_000)
+      expect(await portAccepts(dev.port)).toBe(false)
+      // No process of dev's (esbuild) is left behind.
+      await until(
+        () => (children.every((pid) => !alive(pid)) ? true : undefined),
+        () => `still alive: ${children.filter(alive).join(', ')}`,
+        undefined,
+        3_000,
+      )
+    },
+    T,
+  )
+
+  it(
+    'SIGINT: exit 130, port closed',
+    async () => {
+      await writeProject({
+        files: { 'functions/echo.js': 'async function run() { return 1 }\n' },
+        functions: { echo: 'functions/echo.js' },
+        triggers: { echo: { function: 'echo' } },
+      })
+      const dev = await startDev()
+      expect((await post(dev, 'echo')).body).toBe(1)
+      dev.child.kill('SIGINT')
+      const exit = await Promise.race([
+        dev.exit,
+        new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 8_000)),
+      ])
+      expect(exit, `stderr:\n${dev.stderr()}`).toEqual({ exitCode: 130, signal: undefined })
+      expect(await portAccepts(dev.port)).toBe(false)
+    },
+    T,
+  )
+})
+
+describe('load', () => {
+  it(
+    '200 concurrent requests to a trivial function all succeed with their own result',
+    async () => {
+      await writeProject({
+        files: { 'functions/echo.js': 'async function run() { return { i: executionParams.payload.i } }\n' },
+        functions: { echo: 'functions/echo.js' },
+        triggers: { echo: { function: 'echo' } },
+      })
+      const dev = await startDev()
+      const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => post(dev, 'echo', { i })))
+      const failures = answers.filter((answer) => answer.status !== 200)
+      expect(failures.map((answer) => [answer.status, answer.body])).toEqual([])
+      expect(answers.map((answer) => (answer.body as { i: number }).i)).toEqual(
+        Array.from({ length: 200 }, (_, i) => i),
+      )
+      expect(new Set(answers.map((answer) => answer.requestId)).size).toBe(200)
+      // Every one of them is reported.
+      await until(
+        () =>
+          dev.events.filter((event) => event.type === 'invocation.end').length === 200 ? true : undefined,
+        () => `${dev.events.filter((event) => event.type === 'invocation.end').length} invocation.end events`,
+      )
+    },
+    T,
+  )
+})
