@@ -1,0 +1,196 @@
+import { execFileSync } from 'node:child_process'
+import { mkdir, readFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { execa, type ResultPromise } from 'execa'
+import { chromium, type Browser } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CLI, ROOT, createSandbox, type Sandbox } from '../helpers/cli.js'
+
+/**
+ * centrali/client in a real browser: a page served from one localhost port calls `centrali dev` on
+ * another (a cross-origin call with a preflight), renders the result, and never sees the secret.
+ * Chromium comes from Debian (.ci/run installs it); playwright-core drives it, nothing is downloaded.
+ */
+const SECRET = 'sk-browser-test-SECRET-value-9876'
+let sandbox: Sandbox
+let upstream: Server
+let page: Server
+let dev: ResultPromise
+let browser: Browser
+let devUrl = ''
+let pageOrigin = ''
+
+const listen = async (server: Server) => {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}`
+}
+
+beforeAll(async () => {
+  sandbox = await createSandbox()
+  upstream = createServer((request, response) => {
+    let body = ''
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()))
+    request.on('end', () => {
+      response.setHeader('content-type', 'application/json')
+      // A well-behaved provider never echoes the key; the function must not leak it either.
+      response.end(
+        JSON.stringify({
+          choices: [
+            { message: { role: 'assistant', content: `echo: ${JSON.parse(body).messages[0].content}` } },
+          ],
+        }),
+      )
+    })
+  })
+  const upstreamUrl = await listen(upstream)
+
+  const clientJs = await readFile(join(ROOT, 'dist/client/index.js'), 'utf8')
+  page = createServer((request, response) => {
+    if (request.url === '/client.js') {
+      response.setHeader('content-type', 'text/javascript')
+      return void response.end(clientJs)
+    }
+    response.setHeader('content-type', 'text/html')
+    response.end(
+      `<!doctype html><html><body><h1>Chat</h1><pre id="result">waiting</pre>
+<script type="module">
+  import { createClient, CentraliError } from '/client.js'
+  const centrali = createClient({ url: ${JSON.stringify('DEV_URL')} })
+  try {
+    const reply = await centrali.triggers.invokeEndpoint('openai-chat', { payload: { messages: [{ role: 'user', content: 'hello from the page' }] } })
+    console.log('reply', JSON.stringify(reply))
+    document.getElementById('result').textContent = reply.data.choices[0].message.content
+  } catch (error) {
+    document.getElementById('result').textContent = 'error ' + (error instanceof CentraliError ? error.code : error.message)
+  }
+</script></body></html>`.replace('DEV_URL', devUrl),
+    )
+  })
+  pageOrigin = await listen(page)
+
+  expect((await sandbox.run(['init', 'app', '--template', 'openai', '--yes'])).exitCode).toBe(0)
+  const app = join(sandbox.dir, 'app')
+  expect(
+    (await sandbox.run(['secrets', 'set', 'OPENAI_API_KEY'], { cwd: app, input: SECRET })).exitCode,
+  ).toBe(0)
+  dev = execa(
+    process.execPath,
+    [CLI, 'dev', '--port', '0', '--json', '--cors', pageOrigin, '--map', `api.openai.com=${upstreamUrl}`],
+    {
+      cwd: app,
+      env: sandbox.env,
+      reject: false,
+    },
+  )
+  devUrl = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: dev.stdout! }).on('line', (line) => {
+      const event = JSON.parse(line) as { type: string; url?: string }
+      if (event.type === 'ready') resolve(event.url!)
+    })
+    setTimeout(() => reject(new Error('dev did not get ready')), 15000).unref()
+  })
+
+  const executablePath = execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'])
+    .toString()
+    .trim()
+  browser = await chromium.launch({
+    executablePath,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  })
+}, 60000)
+
+afterAll(async () => {
+  await browser?.close()
+  dev?.kill('SIGTERM')
+  await dev?.catch(() => undefined)
+  upstream?.close()
+  page?.close()
+  await sandbox?.cleanup()
+})
+
+describe('centrali/client in Chromium against centrali dev', () => {
+  it('calls the endpoint cross-origin with a preflight, renders the result, and never sees the secret', async () => {
+    const context = await browser.newContext()
+    const tab = await context.newPage()
+    const cdp = await context.newCDPSession(tab)
+    await cdp.send('Network.enable')
+    const methods: string[] = []
+    cdp.on('Network.requestWillBeSent', (event: { request: { method: string; url: string } }) => {
+      if (event.request.url.startsWith(devUrl)) methods.push(event.request.method)
+    })
+    const preflights: string[] = []
+    cdp.on(
+      'Network.responseReceived',
+      (event: { type?: string; response: { url: string; status: number } }) => {
+        if (event.type === 'Preflight') preflights.push(`${event.response.status} ${event.response.url}`)
+      },
+    )
+    const bodies: string[] = []
+    tab.on('response', async (response) => {
+      bodies.push(await response.text().catch(() => ''))
+    })
+    const consoleLines: string[] = []
+    tab.on('console', (message) => consoleLines.push(message.text()))
+
+    await tab.goto(pageOrigin)
+    await tab.waitForFunction("document.getElementById('result')?.textContent !== 'waiting'", undefined, {
+      timeout: 15000,
+    })
+    expect(await tab.textContent('#result')).toBe('echo: hello from the page')
+
+    // The browser sent a preflight (OPTIONS, or a CDP "Preflight" entry) before the POST.
+    expect(methods.includes('OPTIONS') || preflights.length > 0).toBe(true)
+    expect(methods).toContain('POST')
+
+    const html = await tab.content()
+    for (const text of [html, ...bodies, ...consoleLines]) {
+      expect(text).not.toContain(SECRET)
+      expect(text).not.toContain(Buffer.from(SECRET).toString('base64').slice(0, 20))
+    }
+    expect(consoleLines.some((line) => line.startsWith('reply'))).toBe(true)
+
+    await mkdir(join(ROOT, 'test-artifacts'), { recursive: true })
+    await tab.screenshot({ path: join(ROOT, 'test-artifacts/client-in-chromium.png') })
+    await context.close()
+  }, 40000)
+
+  it('a page from an origin that is not allowed is refused by the browser', async () => {
+    // Served whole from its own origin (its module too), which dev's CORS does not allow.
+    const clientJs = await readFile(join(ROOT, 'dist/client/index.js'), 'utf8')
+    const other = createServer((request, response) => {
+      if (request.url === '/client.js') {
+        response.setHeader('content-type', 'text/javascript')
+        return void response.end(clientJs)
+      }
+      response.setHeader('content-type', 'text/html')
+      response.end(`<!doctype html><pre id="result">waiting</pre><script type="module">
+        import { createClient } from '/client.js'
+        createClient({ url: '${devUrl}' }).triggers.invokeEndpoint('openai-chat', { payload: { messages: [{ role: 'user', content: 'x' }] } })
+          .then(() => { document.getElementById('result').textContent = 'allowed' })
+          .catch((error) => { document.getElementById('result').textContent = 'refused ' + error.code })
+      </script>`)
+    })
+    const otherOrigin = await listen(other)
+    const tab = await browser.newPage()
+    try {
+      await tab.goto(otherOrigin)
+      await tab.waitForFunction("document.getElementById('result')?.textContent !== 'waiting'", undefined, {
+        timeout: 15000,
+      })
+      expect(await tab.textContent('#result')).toBe('refused NETWORK_ERROR')
+    } finally {
+      await tab.close()
+      other.close()
+    }
+  }, 40000)
+})
