@@ -174,13 +174,15 @@ export class SandboxPool {
         message: 'The sandbox worker stopped before the invocation began.',
       })
 
+    // The function's time budget starts now: a worker starting up or a build loading is not its time.
+    const begun = Date.now()
     return new Promise<InvocationOutcome>((resolve) => {
       const pending: Pending = {
         id: this.nextId++,
         request,
         slot,
         started,
-        deadline: started + request.limits.timeoutMs,
+        deadline: begun + request.limits.timeoutMs,
         logs: [],
         calls: [],
         callCount: 0,

@@ -466,7 +466,8 @@ describe('the HTTP contract through dev', () => {
           echo: { function: 'echo', params: { greeting: 'hello' } },
           thrower: { function: 'thrower' },
           spin: { function: 'spin', timeoutMs: 300 },
-          wait: { function: 'wait', timeoutMs: 300 },
+          // Long enough for the call to reach the silent upstream even on a loaded machine.
+          wait: { function: 'wait', timeoutMs: 1500 },
           blocked: { function: 'blocked' },
         },
         domains: ['api.example.com'],
@@ -510,7 +511,8 @@ describe('the HTTP contract through dev', () => {
       expect(errorCode(thrown)).toBe('FUNCTION_ERROR')
       expect(errorMessage(thrown)).toContain('boom in run')
 
-      for (const trigger of ['spin', 'wait']) {
+      // 'wait' first: 'spin' wedges its worker, and a fresh one takes a while to start.
+      for (const trigger of ['wait', 'spin']) {
         const started = Date.now()
         const timedOut = keep(await post(dev, trigger))
         expect(timedOut.status, trigger).toBe(504)
