@@ -1,3 +1,4 @@
+import type { EgressClient } from '../egress/client.js'
 import type { CallHandler } from './pool.js'
 import type { BridgeResponse } from './protocol.js'
 
@@ -5,16 +6,7 @@ import type { BridgeResponse } from './protocol.js'
  * The host end of `api.*`: hands a function's call to the egress guard and turns the answer into
  * what the function sees: the body parsed as JSON when the response says it is JSON, else text.
  */
-export interface OutboundClient {
-  request(request: {
-    method: string
-    url: string
-    headers?: Record<string, string>
-    body?: string | Uint8Array
-    deadline: number
-    signal?: AbortSignal
-  }): Promise<{ status: number; statusText: string; headers: Record<string, string>; body: Uint8Array }>
-}
+export type OutboundClient = Pick<EgressClient, 'request'>
 
 export function createCallHandler(client: OutboundClient): CallHandler {
   return async (request, { deadline, signal }) => {
