@@ -11,7 +11,8 @@ import {
 } from '../build/bundle.js'
 import type { EgressClient } from '../egress/client.js'
 import { createLazyEgressClient } from '../egress/lazy.js'
-import { loadProject, parseProjectConfig, type Project } from '../project/load.js'
+import { parse as parseJsonc, type ParseError } from 'jsonc-parser'
+import { JSONC_OPTIONS, loadProject, parseProjectConfig, type Project } from '../project/load.js'
 import {
   DEFAULT_MEMORY_MB,
   DEFAULT_TIMEOUT_MS,
@@ -158,6 +159,12 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
             })
         } catch (error) {
           if (!(error instanceof BuildError)) throw error
+          // An editor may still be writing the file: if it changes within a moment, build again
+          // instead of reporting an error about half a file.
+          if (await changedWithin(state.inputs, SETTLE_MS, started)) {
+            state.dirty = true
+            continue
+          }
           state.error = error
           emit({
             type: 'build.error',
@@ -206,7 +213,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     const { readFile } = await import('node:fs/promises')
     let next: ProjectConfig
     try {
-      const parsed = parseProjectConfig(await readFile(configPath, 'utf8'), shown(configPath))
+      const parsed = parseProjectConfig(await settledText(configPath, readFile), shown(configPath))
       next = parsed.config
       for (const warning of parsed.warnings)
         emit({ type: 'warning', message: `${warning.file}: ${warning.path}: ${warning.message}` })
@@ -442,6 +449,44 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
 
 /** Longer than chokidar's 50 ms change throttle. */
 const TRAILING_CHECK_MS = 80
+/** How long a file that fails to parse may still be changing (an editor mid-write). */
+const SETTLE_MS = 60
+
+/**
+ * The text of a file once it stops changing: a file read while an editor truncates and rewrites it
+ * may be empty or cut short, which is not the user's mistake.
+ */
+async function settledText(
+  path: string,
+  read: (path: string, encoding: 'utf8') => Promise<string>,
+): Promise<string> {
+  let text = await read(path, 'utf8')
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const errors: ParseError[] = []
+    parseJsonc(text, errors, JSONC_OPTIONS)
+    if (text.trim() !== '' && errors.length === 0) return text
+    // Not parseable as it stands: wait a moment and see whether it is still being written.
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
+    const again = await read(path, 'utf8')
+    if (again === text) return text
+    text = again
+  }
+  return text
+}
+
+/** Did any of these files change after `since` (ms), looking again after `waitMs`? */
+async function changedWithin(paths: ReadonlySet<string>, waitMs: number, since: number): Promise<boolean> {
+  await new Promise((resolve) => setTimeout(resolve, waitMs))
+  const times = await Promise.all(
+    [...paths].map((path) =>
+      stat(path).then(
+        (info) => info.mtimeMs,
+        () => 0,
+      ),
+    ),
+  )
+  return times.some((mtime) => mtime > since)
+}
 
 function failure(code: string, message: string): InvocationReport {
   return {
