@@ -16,19 +16,17 @@ import { JSONC_OPTIONS, loadProject, parseProjectConfig, type Project } from '..
 import {
   DEFAULT_MEMORY_MB,
   DEFAULT_TIMEOUT_MS,
-  isSecretRef,
   type ProjectConfig,
   type TriggerConfig,
 } from '../project/schema.js'
 import { installSchema } from '../project/schema-file.js'
 import { DEV_PORT } from '../project/init.js'
-import { SECRETS_FILE, setSecretCommand } from '../project/secrets.js'
+import { SECRETS_FILE, resolveTriggerParams } from '../project/secrets.js'
 import { MAX_OUTBOUND_CALLS } from '../project/invoke.js'
 import { createCallHandler } from '../sandbox/bridge.js'
 import { runInvocation, type InvocationReport } from '../sandbox/engine.js'
 import { SandboxPool } from '../sandbox/pool.js'
-import type { ExecutionParams, TriggerParamValue } from '../sandbox/protocol.js'
-import { SecretsStore } from '../secrets/store.js'
+import type { ExecutionParams } from '../sandbox/protocol.js'
 import { startEndpointServer, type EndpointRoute, type EndpointServer } from '../server/http.js'
 import { CentraliError, ConfigError, UserError, type ConfigProblem } from '../shared/errors.js'
 
@@ -268,7 +266,13 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       )
     } else {
       try {
-        const resolved = await resolveParams(trigger, triggerConfig)
+        const resolved = await resolveTriggerParams({
+          root,
+          cwd: options.cwd,
+          env: options.env,
+          triggerName: trigger,
+          trigger: triggerConfig,
+        })
         report = await runInvocation({
           pool,
           build: state.build,
@@ -323,37 +327,6 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       ...(report.error ? { error: { code: report.error.code, message: report.error.message } } : {}),
     })
     return report
-  }
-
-  async function resolveParams(trigger: string, triggerConfig: TriggerConfig) {
-    const values: Record<string, TriggerParamValue> = {}
-    const secrets = new Map<string, string>()
-    let store: SecretsStore | undefined
-    for (const [param, value] of Object.entries(triggerConfig.params ?? {})) {
-      if (!isSecretRef(value)) {
-        values[param] = value
-        continue
-      }
-      // Opened per invocation: a secret set while dev runs is used by the next request.
-      store ??= await SecretsStore.open({
-        path: secretsPath,
-        displayPath: shown(secretsPath),
-        env: options.env,
-      })
-      const secret = await store.get(value.secret)
-      if (secret === undefined) {
-        throw new UserError(
-          'SECRET_MISSING',
-          `Trigger ${trigger} needs the secret ${value.secret} (param "${param}"), which is not set.`,
-          {
-            hint: `Set it with \`${setSecretCommand(value.secret)}\`.`,
-          },
-        )
-      }
-      values[param] = secret
-      secrets.set(value.secret, secret)
-    }
-    return { values, secrets }
   }
 
   const port = options.port ?? config.dev?.port ?? DEV_PORT

@@ -1,16 +1,14 @@
 import { randomUUID } from 'node:crypto'
-import { join, relative } from 'node:path'
+import { join } from 'node:path'
 import { buildFunctionCached } from '../build/cache.js'
 import { createLazyEgressClient } from '../egress/lazy.js'
 import { createCallHandler } from '../sandbox/bridge.js'
 import { runInvocation, type InvocationReport } from '../sandbox/engine.js'
 import { SandboxPool } from '../sandbox/pool.js'
-import type { TriggerParamValue } from '../sandbox/protocol.js'
-import { SecretsStore } from '../secrets/store.js'
 import { UsageError, UserError } from '../shared/errors.js'
 import { loadProject, type LoadOptions, type Project } from './load.js'
-import { DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_MS, isSecretRef, type TriggerConfig } from './schema.js'
-import { SECRETS_FILE, setSecretCommand } from './secrets.js'
+import { DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_MS, type TriggerConfig } from './schema.js'
+import { resolveTriggerParams } from './secrets.js'
 
 /** DESIGN §2 limits that are not per-trigger settings (yet). */
 export const MAX_PAYLOAD_BYTES = 1024 * 1024
@@ -61,7 +59,13 @@ export async function invokeTrigger(options: InvokeTriggerOptions): Promise<Invo
         entry: fn.entry,
         cacheDir: join(project.root, BUILD_CACHE_DIR),
       }),
-      resolveTriggerParams(project, options.trigger, trigger, options.env, options.cwd),
+      resolveTriggerParams({
+        root: project.root,
+        cwd: options.cwd,
+        env: options.env,
+        triggerName: options.trigger,
+        trigger,
+      }),
       pool.warm(limits.memoryMb),
     ])
     const requestId = randomUUID()
@@ -97,38 +101,6 @@ function requireTrigger(project: Project, name: string): TriggerConfig {
         ? 'The project has no triggers; add one with `centrali functions new`.'
         : `Known triggers: ${known.join(', ')}.`,
   })
-}
-
-/** The trigger's params with secrets decrypted, and the secret values (for redaction). */
-async function resolveTriggerParams(
-  project: Project,
-  triggerName: string,
-  trigger: TriggerConfig,
-  env: NodeJS.ProcessEnv,
-  cwd: string,
-): Promise<{ values: Record<string, TriggerParamValue>; secrets: Map<string, string> }> {
-  const values: Record<string, TriggerParamValue> = {}
-  const secrets = new Map<string, string>()
-  let store: SecretsStore | undefined
-  for (const [param, value] of Object.entries(trigger.params ?? {})) {
-    if (!isSecretRef(value)) {
-      values[param] = value
-      continue
-    }
-    const path = join(project.root, SECRETS_FILE)
-    store ??= await SecretsStore.open({ path, displayPath: relative(cwd, path) || SECRETS_FILE, env })
-    const secret = await store.get(value.secret)
-    if (secret === undefined) {
-      throw new UserError(
-        'SECRET_MISSING',
-        `Trigger ${triggerName} needs the secret ${value.secret} (param "${param}"), which is not set.`,
-        { hint: `Set it with \`${setSecretCommand(value.secret)}\`.` },
-      )
-    }
-    values[param] = secret
-    secrets.set(value.secret, secret)
-  }
-  return { values, secrets }
 }
 
 /** Parses `--map host=origin` flags. */

@@ -5,7 +5,7 @@ import { SECRET_NAME_PATTERN } from '../secrets/names.js'
 import { SecretsStore, assertSecretName } from '../secrets/store.js'
 import { UserError, describeSystemError } from '../shared/errors.js'
 import { loadProject, type LoadOptions, type Project } from './load.js'
-import { secretReferences } from './schema.js'
+import { isSecretRef, secretReferences, type TriggerConfig } from './schema.js'
 
 /** The project's secrets store lives in its git-ignored `.centrali/` folder (DESIGN §4). */
 export const SECRETS_FILE = '.centrali/secrets.json'
@@ -158,4 +158,49 @@ export async function importSecrets(
       ...(unused.length > 0 ? [`No trigger refers to ${unused.join(', ')} yet.`] : []),
     ],
   }
+}
+
+export interface ResolvedParams {
+  values: Record<string, string | number | boolean | null>
+  /** Secret name → value, for redaction. */
+  secrets: Map<string, string>
+}
+
+/**
+ * A trigger's params as its invocation gets them: static values as written, secret references
+ * decrypted from the project's store (opened now, so a secret set a moment ago is used).
+ */
+export async function resolveTriggerParams(options: {
+  root: string
+  cwd: string
+  env: NodeJS.ProcessEnv
+  triggerName: string
+  trigger: TriggerConfig
+}): Promise<ResolvedParams> {
+  const values: ResolvedParams['values'] = {}
+  const secrets = new Map<string, string>()
+  let store: SecretsStore | undefined
+  for (const [param, value] of Object.entries(options.trigger.params ?? {})) {
+    if (!isSecretRef(value)) {
+      values[param] = value
+      continue
+    }
+    const path = join(options.root, SECRETS_FILE)
+    store ??= await SecretsStore.open({
+      path,
+      displayPath: relative(options.cwd, path) || SECRETS_FILE,
+      env: options.env,
+    })
+    const secret = await store.get(value.secret)
+    if (secret === undefined) {
+      throw new UserError(
+        'SECRET_MISSING',
+        `Trigger ${options.triggerName} needs the secret ${value.secret} (param "${param}"), which is not set.`,
+        { hint: `Set it with \`${setSecretCommand(value.secret)}\`.` },
+      )
+    }
+    values[param] = secret
+    secrets.set(value.secret, secret)
+  }
+  return { values, secrets }
 }
