@@ -680,7 +680,7 @@ export async function run() {
       expect(broken.message).toMatch(/functions\/hot\.ts:4:\d+/)
       expect(broken.problems[0]).toMatchObject({ file: 'functions/hot.ts', line: 4 })
       const stale = await post(dev, 'hot')
-      expect(stale.status).toBe(200)
+      expect(stale.status, JSON.stringify(stale.body)).toBe(200)
       expect(stale.body).toEqual({ version: 2, label: 'b' })
       expect(stale.headers.get('x-centrali-build')).toBe('stale')
       const staleEnd = await dev.next('invocation.end', (event) => event.requestId === stale.requestId)
