@@ -365,7 +365,13 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     if (path === configPath) return void reloadConfig()
     if (path === secretsPath)
       return emit({ type: 'reload', what: 'secrets', file: shown(secretsPath), durationMs: 0 })
-    for (const [name, state] of functions) if (state.inputs.has(path)) void rebuild(name, state, shown(path))
+    const affected = [...functions].filter(([, state]) => state.inputs.has(path))
+    if (affected.length === 0) return
+    // An editor's write truncates the file first: an empty file is most likely half written, and
+    // building it could succeed (a TypeScript import of a missing export is just undefined).
+    void settledSize(path).then(() => {
+      for (const [name, state] of affected) void rebuild(name, state, shown(path))
+    })
   }
   // chokidar drops a 'change' that comes within 50 ms of the previous one for the same file (a
   // formatter rewriting on save does exactly that), so each change is checked again a little later:
@@ -445,6 +451,18 @@ async function settledText(
     text = again
   }
   return text
+}
+
+/** Waits while the file is empty (an editor between truncating it and writing it), for a moment at most. */
+async function settledSize(path: string): Promise<void> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const size = await stat(path).then(
+      (info) => info.size,
+      () => -1,
+    )
+    if (size !== 0) return
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS / 2))
+  }
 }
 
 /** Did any of these files change after `since` (ms), looking again after `waitMs`? */
