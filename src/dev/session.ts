@@ -109,6 +109,8 @@ interface FunctionState {
   inputs: Set<string>
   building?: Promise<void>
   dirty: boolean
+  /** Changed files not yet reported in a `reload` event: several may fold into one build. */
+  changed: Set<string>
 }
 
 export async function startDev(options: DevOptions): Promise<DevSession> {
@@ -131,30 +133,37 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
   void pool.warm(DEFAULT_MEMORY_MB)
 
   const functions = new Map<string, FunctionState>()
-  async function rebuild(name: string, state: FunctionState, reason?: string): Promise<void> {
+  async function rebuild(name: string, state: FunctionState, changedFile?: string): Promise<void> {
+    if (changedFile) state.changed.add(changedFile)
     if (state.building) {
       state.dirty = true
       return state.building
     }
     state.building = (async () => {
+      let unsettledRetries = 0
       do {
         state.dirty = false
         const started = Date.now()
         try {
-          state.build = await state.builder.rebuild()
+          const build = await state.builder.rebuild()
+          // Any input (not only the one that changed) may have been read mid-write, truncated to
+          // nothing: such a build must not become the last good one. Bounded, since an imported file
+          // can also be empty on purpose.
+          if (unsettledRetries < 3 && (await changedDuring(build.inputs, started))) {
+            unsettledRetries++
+            state.dirty = true
+            await new Promise((resolve) => setTimeout(resolve, SETTLE_MS / 2))
+            continue
+          }
+          state.build = build
           state.error = undefined
           for (const input of state.build.inputs) {
             if (!state.inputs.has(input)) watcher?.add(input)
             state.inputs.add(input)
           }
-          if (reason)
-            emit({
-              type: 'reload',
-              what: 'function',
-              file: reason,
-              function: name,
-              durationMs: Date.now() - started,
-            })
+          for (const file of state.changed)
+            emit({ type: 'reload', what: 'function', file, function: name, durationMs: Date.now() - started })
+          state.changed.clear()
         } catch (error) {
           if (!(error instanceof BuildError)) throw error
           // An editor may still be writing the file: if it changes within a moment, build again
@@ -164,6 +173,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
             continue
           }
           state.error = error
+          state.changed.clear()
           emit({
             type: 'build.error',
             function: name,
@@ -194,6 +204,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
           builder: await createFunctionBuilder({ root, entry }),
           inputs: new Set([join(root, entry)]),
           dirty: false,
+          changed: new Set(),
         }
         functions.set(name, state)
         await rebuild(name, state, reason)
@@ -463,6 +474,19 @@ async function settledSize(path: string): Promise<void> {
     if (size !== 0) return
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS / 2))
   }
+}
+
+/** Is any of these files empty, or was it written after `since` (ms)? */
+async function changedDuring(paths: Iterable<string>, since: number): Promise<boolean> {
+  const found = await Promise.all(
+    [...paths].map((path) =>
+      stat(path).then(
+        (info) => info.size === 0 || info.mtimeMs > since,
+        () => true,
+      ),
+    ),
+  )
+  return found.includes(true)
 }
 
 /** Did any of these files change after `since` (ms), looking again after `waitMs`? */
