@@ -1,19 +1,23 @@
 // npm run bench (fourth part): `centrali dev`. Baselines measured in the same run:
-// - spawn to `Ready` and to the first 200 response;
+// - spawn to `Ready` and to the first 200 response, on a first start (esbuild builds the function)
+//   and on a restart (the build cached by the last run serves), against `node -e 0`;
 // - hot reload: a file saved to its new code served (median of several edits);
 // - throughput and p99 at 10 connections for a function forwarding to a local upstream with one
-//   api.httpPost, against a hand-written node:http + undici proxy doing the same forward.
+//   api.httpPost, against a hand-written node:http + undici proxy (bench/hand-proxy.js) doing the
+//   same forward in its own process, as dev runs in its own.
 // Bounded: each load phase runs a fixed number of seconds on 127.0.0.1 and stops by itself.
-import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { Pool, request } from 'undici'
+import { Pool } from 'undici'
 
 const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 5)
+const LOAD_ROUNDS = Number(process.env.BENCH_LOAD_ROUNDS ?? 3)
+const START_RUNS = Number(process.env.BENCH_START_RUNS ?? 5)
 const CONNECTIONS = 10
 const root = fileURLToPath(new URL('..', import.meta.url))
 const cli = join(root, 'bin/run.js')
@@ -36,58 +40,111 @@ const upstreamUrl = await listen(upstream)
 
 const work = mkdtempSync(join(tmpdir(), 'centrali-bench-dev-'))
 const functionFile = join(work, 'functions/forward.js')
-writeFileSync(
-  join(work, 'centrali.json'),
-  JSON.stringify({
-    functions: { forward: { entry: 'functions/forward.js' } },
-    triggers: { forward: { type: 'endpoint', function: 'forward' } },
-    domains: ['api.upstream.test'],
-  }),
-)
 const source = (version: number) =>
   `async function run() { const reply = await api.httpPost('https://api.upstream.test/x', executionParams.payload || {}); return { version: ${version}, reply } }\n`
-await import('node:fs/promises').then(({ mkdir }) => mkdir(join(work, 'functions'), { recursive: true }))
-writeFileSync(functionFile, source(0))
+const writeProject = () => {
+  rmSync(join(work, '.centrali'), { recursive: true, force: true })
+  mkdirSync(join(work, 'functions'), { recursive: true })
+  writeFileSync(
+    join(work, 'centrali.json'),
+    JSON.stringify({
+      functions: { forward: { entry: 'functions/forward.js' } },
+      triggers: { forward: { type: 'endpoint', function: 'forward' } },
+      domains: ['api.upstream.test'],
+    }),
+  )
+  writeFileSync(functionFile, source(0))
+}
 
-// Spawn to Ready, and to the first 200.
-const spawnedAt = performance.now()
-const dev = spawn(
-  process.execPath,
-  [cli, 'dev', '--port', '0', '--json', '--map', `api.upstream.test=${upstreamUrl}`],
-  {
+/** A process that prints its URL: the `ready` event of `dev --json`, or the proxy's one line. */
+interface Served {
+  child: ChildProcess
+  url: string
+  events: { type: string }[]
+  nextEvent(type: string, after?: number): Promise<{ type: string }>
+}
+
+async function serve(command: string[], urlOf: (line: string) => string | undefined): Promise<Served> {
+  const child = spawn(process.execPath, command, {
     cwd: work,
     env: { ...process.env, XDG_CONFIG_HOME: join(work, 'config'), CI: '1' },
     stdio: ['ignore', 'pipe', 'inherit'],
-  },
-)
-const events: { type: string; url?: string }[] = []
-const waiters: (() => void)[] = []
-createInterface({ input: dev.stdout! }).on('line', (line) => {
-  events.push(JSON.parse(line) as { type: string; url?: string })
-  for (const wake of waiters.splice(0)) wake()
-})
-const nextEvent = async (type: string, after = 0): Promise<{ type: string; url?: string }> => {
-  for (;;) {
-    const found = events.slice(after).find((event) => event.type === type)
-    if (found) return found
-    await new Promise<void>((resolve) => waiters.push(resolve))
+  })
+  const events: { type: string }[] = []
+  const waiters: (() => void)[] = []
+  let resolveUrl: (url: string) => void
+  const url = new Promise<string>((resolve) => (resolveUrl = resolve))
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    const found = urlOf(line)
+    if (found !== undefined) resolveUrl(found)
+    if (line.startsWith('{')) events.push(JSON.parse(line) as { type: string })
+    for (const wake of waiters.splice(0)) wake()
+  })
+  return {
+    child,
+    url: await url,
+    events,
+    async nextEvent(type, after = 0) {
+      for (;;) {
+        const found = events.slice(after).find((event) => event.type === type)
+        if (found) return found
+        await new Promise<void>((resolve) => waiters.push(resolve))
+      }
+    },
   }
 }
-const ready = await nextEvent('ready')
-const readyMs = performance.now() - spawnedAt
-const endpoint = `${ready.url}/endpoints/forward`
-const call = async () => {
-  const response = await request(endpoint, {
+
+const startDev = () =>
+  serve([cli, 'dev', '--port', '0', '--json', '--map', `api.upstream.test=${upstreamUrl}`], (line) => {
+    const event = JSON.parse(line) as { type: string; url?: string }
+    return event.type === 'ready' ? event.url : undefined
+  })
+const stop = async (served: Served) => {
+  served.child.kill('SIGTERM')
+  if (served.child.exitCode === null) await new Promise((resolve) => served.child.once('exit', resolve))
+}
+
+const forwardPool = new Map<string, Pool>()
+const call = async (origin: string) => {
+  let pool = forwardPool.get(origin)
+  if (!pool) forwardPool.set(origin, (pool = new Pool(origin, { connections: 1 })))
+  const response = await pool.request({
+    path: '/endpoints/forward',
     method: 'POST',
     body: '{"payload":{"a":1}}',
     headers: { 'content-type': 'application/json' },
   })
   return { status: response.statusCode, body: (await response.body.json()) as { version?: number } }
 }
-while ((await call()).status !== 200) await new Promise((resolve) => setTimeout(resolve, 5))
-const firstResponseMs = performance.now() - spawnedAt
+
+// Spawn to Ready and to the first 200: a first start (no cache) and a restart, interleaved with
+// `node -e 0` so machine noise falls on all alike.
+const starts = { node: [] as number[], coldReady: [] as number[], coldFirst: [] as number[] }
+const restarts = { ready: [] as number[], first: [] as number[] }
+for (let run = 0; run < START_RUNS; run++) {
+  const nodeStarted = performance.now()
+  spawnSync(process.execPath, ['-e', '0'])
+  starts.node.push(performance.now() - nodeStarted)
+  for (const kind of ['first start', 'restart'] as const) {
+    if (kind === 'first start') writeProject()
+    const spawnedAt = performance.now()
+    const dev = await startDev()
+    const readyMs = performance.now() - spawnedAt
+    while ((await call(dev.url)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 1))
+    const firstMs = performance.now() - spawnedAt
+    if (kind === 'first start') {
+      starts.coldReady.push(readyMs)
+      starts.coldFirst.push(firstMs)
+    } else {
+      restarts.ready.push(readyMs)
+      restarts.first.push(firstMs)
+    }
+    await stop(dev)
+  }
+}
 
 // Hot reload: save, then poll until the new version answers.
+const dev = await startDev()
 const reloads: number[] = []
 for (let version = 1; version <= 7; version++) {
   // A person saves seconds apart; a pause past the watcher's 50 ms change throttle keeps this honest.
@@ -95,7 +152,7 @@ for (let version = 1; version <= 7; version++) {
   const saved = performance.now()
   writeFileSync(functionFile, source(version))
   for (let attempt = 0; ; attempt++) {
-    const answer = await call()
+    const answer = await call(dev.url)
     if (answer.body.version === version) break
     if (attempt > 5000) throw new Error(`version ${version} was never served: ${JSON.stringify(answer)}`)
     await new Promise((resolve) => setTimeout(resolve, 1))
@@ -103,35 +160,24 @@ for (let version = 1; version <= 7; version++) {
   reloads.push(performance.now() - saved)
 }
 
-// The baseline proxy: what a person would write by hand for the same forward.
-const pool = new Pool(upstreamUrl, { connections: CONNECTIONS })
-const handProxy = createServer(async (req, res) => {
-  const chunks: Buffer[] = []
-  for await (const chunk of req) chunks.push(chunk as Buffer)
-  const { payload } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { payload: unknown }
-  const reply = await pool.request({
-    path: '/x',
-    method: 'POST',
-    body: JSON.stringify(payload ?? {}),
-    headers: { 'content-type': 'application/json' },
-  })
-  const body = await reply.body.json()
-  res.setHeader('content-type', 'application/json')
-  res.end(JSON.stringify({ version: 0, reply: body }))
-})
-const handUrl = `${await listen(handProxy)}/endpoints/forward`
+const hand = await serve([join(root, 'bench/hand-proxy.js'), upstreamUrl], (line) =>
+  line.startsWith('http') ? line : undefined,
+)
 
-async function load(url: string): Promise<{ rps: number; p99: number; failures: number }> {
-  const client = new Pool(new URL(url).origin, { connections: CONNECTIONS })
+async function load(
+  origin: string,
+  seconds = LOAD_SECONDS,
+): Promise<{ rps: number; p99: number; failures: number }> {
+  const client = new Pool(origin, { connections: CONNECTIONS })
   const latencies: number[] = []
   let failures = 0
-  const until = performance.now() + LOAD_SECONDS * 1000
+  const until = performance.now() + seconds * 1000
   await Promise.all(
     Array.from({ length: CONNECTIONS }, async () => {
       while (performance.now() < until) {
         const started = performance.now()
         const response = await client.request({
-          path: new URL(url).pathname,
+          path: '/endpoints/forward',
           method: 'POST',
           body: '{"payload":{"a":1}}',
           headers: { 'content-type': 'application/json' },
@@ -143,33 +189,54 @@ async function load(url: string): Promise<{ rps: number; p99: number; failures: 
     }),
   )
   await client.close()
-  return { rps: latencies.length / LOAD_SECONDS, p99: percentile(latencies, 0.99), failures }
+  return { rps: latencies.length / seconds, p99: percentile(latencies, 0.99), failures }
 }
-await load(handUrl) // warm both paths briefly before measuring
-const hand = await load(handUrl)
-const devLoad = await load(endpoint)
+// Warm both paths briefly, then alternate rounds so drift in the machine falls on both.
+await load(hand.url, 1)
+await load(dev.url, 1)
+const handRounds: Awaited<ReturnType<typeof load>>[] = []
+const devRounds: Awaited<ReturnType<typeof load>>[] = []
+for (let round = 0; round < LOAD_ROUNDS; round++) {
+  handRounds.push(await load(hand.url))
+  devRounds.push(await load(dev.url))
+}
 
-dev.kill('SIGTERM')
-await new Promise((resolve) => dev.once('exit', resolve))
-handProxy.close()
+await stop(dev)
+await stop(hand)
 upstream.close()
-await pool.close()
+await Promise.all([...forwardPool.values()].map((pool) => pool.close()))
 rmSync(work, { recursive: true, force: true })
 
+const handRps = median(handRounds.map((round) => round.rps))
+const devRps = median(devRounds.map((round) => round.rps))
+const handP99 = median(handRounds.map((round) => round.p99))
+const devP99 = median(devRounds.map((round) => round.p99))
+const nodeMs = median(starts.node)
+const ms = (values: number[]) => `${median(values).toFixed(0)} ms (${(median(values) / nodeMs).toFixed(1)}×)`
 console.log(
-  `\ncentrali dev, node ${process.version} (${CONNECTIONS} connections, ${LOAD_SECONDS} s per load phase)\n`,
+  `\ncentrali dev, node ${process.version}: start-up median of ${START_RUNS}; load ${CONNECTIONS} connections, median of ${LOAD_ROUNDS} rounds of ${LOAD_SECONDS} s each\n`,
 )
 console.log('| figure | centrali dev | baseline (same run) | baseline value |')
 console.log('|---|---:|---|---:|')
-console.log(`| spawn → Ready | ${readyMs.toFixed(0)} ms | | |`)
-console.log(`| spawn → first 200 | ${firstResponseMs.toFixed(0)} ms | | |`)
+console.log(
+  `| spawn → Ready, first start | ${ms(starts.coldReady)} | \`node -e 0\` | ${nodeMs.toFixed(0)} ms |`,
+)
+console.log(
+  `| spawn → first 200, first start | ${ms(starts.coldFirst)} | \`node -e 0\` | ${nodeMs.toFixed(0)} ms |`,
+)
+console.log(`| spawn → Ready, restart | ${ms(restarts.ready)} | \`node -e 0\` | ${nodeMs.toFixed(0)} ms |`)
+console.log(
+  `| spawn → first 200, restart | ${ms(restarts.first)} | \`node -e 0\` | ${nodeMs.toFixed(0)} ms |`,
+)
 console.log(
   `| hot reload, save → new code served (median of ${reloads.length}) | ${median(reloads).toFixed(1)} ms | | |`,
 )
 console.log(
-  `| throughput | ${devLoad.rps.toFixed(0)} req/s (${((devLoad.rps / hand.rps) * 100).toFixed(0)}%) | hand-written node:http + undici proxy | ${hand.rps.toFixed(0)} req/s |`,
+  `| throughput | ${devRps.toFixed(0)} req/s (${((devRps / handRps) * 100).toFixed(0)}%) | hand-written node:http + undici proxy | ${handRps.toFixed(0)} req/s |`,
 )
 console.log(
-  `| p99 latency | ${devLoad.p99.toFixed(2)} ms (+${(devLoad.p99 - hand.p99).toFixed(2)}) | hand-written proxy | ${hand.p99.toFixed(2)} ms |`,
+  `| p99 latency | ${devP99.toFixed(2)} ms (+${(devP99 - handP99).toFixed(2)}) | hand-written proxy | ${handP99.toFixed(2)} ms |`,
 )
-console.log(`| failed requests | ${devLoad.failures} | hand-written proxy | ${hand.failures} |`)
+console.log(
+  `| failed requests | ${devRounds.reduce((sum, round) => sum + round.failures, 0)} | hand-written proxy | ${handRounds.reduce((sum, round) => sum + round.failures, 0)} |`,
+)

@@ -34,9 +34,10 @@ await build({
   platform: 'node',
   target: 'node20.19',
   sourcemap: true,
-  // Less to parse on every start; names kept for error names and stack traces.
-  minify: true,
-  keepNames: true,
+  // Less to parse on every start. Identifiers stay as written: error names and stack traces read
+  // right, with no keepNames helper call each time a closure is made on a hot path.
+  minifyWhitespace: true,
+  minifySyntax: true,
   chunkNames: 'chunks/[name]-[hash]',
   // oclif reaches for these only to run TypeScript sources in development (bin/dev.js).
   // esbuild itself ships a native binary: it stays a package, loaded at run time.

@@ -24,26 +24,50 @@ const CACHE_VERSION = 1
 export async function buildFunctionCached(
   options: BuildOptions & { cacheDir: string },
 ): Promise<FunctionBuild> {
-  // The versions are in the key: a new centrali or esbuild may build differently (the factory
-  // wrapper the sandbox's isolation relies on included), so its builds never reuse older ones.
-  const key = createHash('sha256')
-    .update(JSON.stringify([options.entry, options.minify ?? false, ...toolVersions()]))
-    .digest('hex')
-    .slice(0, 16)
-  const file = join(options.cacheDir, `${key}.json`)
-  const cached = await readEntry(file)
-  if (cached && (await unchanged(cached.inputs))) return cached.build
-
+  const cached = await readCachedBuild(options)
+  if (cached) return cached
+  const startedAt = Date.now()
   const build = await buildFunction(options)
+  await writeCachedBuild(options, build, startedAt)
+  return build
+}
+
+/** The cached build of this entry, if every file it was built from is unchanged. */
+export async function readCachedBuild(
+  options: BuildOptions & { cacheDir: string },
+): Promise<FunctionBuild | undefined> {
+  const cached = await readEntry(cacheFile(options))
+  return cached && (await unchanged(cached.inputs)) ? cached.build : undefined
+}
+
+/** Nothing is written if an input changed after `startedAt` (ms): the build may predate it. */
+export async function writeCachedBuild(
+  options: BuildOptions & { cacheDir: string },
+  build: FunctionBuild,
+  startedAt = Infinity,
+): Promise<void> {
   const inputs = await Promise.all(
     build.inputs.map(async (path) => {
       const info = await stat(path)
       return { path, size: info.size, mtimeMs: info.mtimeMs }
     }),
   )
+  if (inputs.some((input) => input.mtimeMs > startedAt)) return
   await mkdir(options.cacheDir, { recursive: true })
-  await writeFileAtomic(file, JSON.stringify({ version: CACHE_VERSION, inputs, build } satisfies CacheEntry))
-  return build
+  await writeFileAtomic(
+    cacheFile(options),
+    JSON.stringify({ version: CACHE_VERSION, inputs, build } satisfies CacheEntry),
+  )
+}
+
+function cacheFile(options: BuildOptions & { cacheDir: string }): string {
+  // The versions are in the key: a new centrali or esbuild may build differently (the factory
+  // wrapper the sandbox's isolation relies on included), so its builds never reuse older ones.
+  const key = createHash('sha256')
+    .update(JSON.stringify([options.entry, options.minify ?? false, ...toolVersions()]))
+    .digest('hex')
+    .slice(0, 16)
+  return join(options.cacheDir, `${key}.json`)
 }
 
 let versions: string[] | undefined

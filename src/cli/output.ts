@@ -72,3 +72,23 @@ export function renderErrorText(
   if (stack) lines.push(paint('dim', stack))
   return lines.join('\n')
 }
+
+/**
+ * Lines for a stream that may receive many per millisecond (`dev` under load): gathered and written
+ * once per turn of the event loop, since a write to a pipe is a blocking system call on Linux.
+ * Whatever is pending is written before the process exits.
+ */
+export function lineWriter(stream: NodeJS.WritableStream): (line: string) => void {
+  let pending = ''
+  const flush = () => {
+    if (pending === '') return
+    const text = pending
+    pending = ''
+    stream.write(text)
+  }
+  process.once('exit', flush)
+  return (line) => {
+    if (pending === '') setImmediate(flush)
+    pending += `${line}\n`
+  }
+}

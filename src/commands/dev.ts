@@ -1,6 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../cli/base-command.js'
-import { colorEnabled, painter } from '../cli/output.js'
+import { colorEnabled, lineWriter, painter } from '../cli/output.js'
 import { startDev, type DevEvent } from '../dev/session.js'
 import { parseMapFlags } from '../project/invoke.js'
 import { UsageError } from '../shared/errors.js'
@@ -46,9 +46,8 @@ serving. --json prints the same as NDJSON events. Ctrl-C lets running invocation
         `listening on ${flags.host}: anyone who can reach this address can call your functions with your secrets`,
       )
     }
-    const render = json
-      ? (event: DevEvent) => process.stdout.write(`${JSON.stringify(event)}\n`)
-      : humanRenderer()
+    const out = lineWriter(process.stdout)
+    const render = json ? (event: DevEvent) => out(JSON.stringify(event)) : humanRenderer(out)
     const session = await startDev({
       ...context,
       host: flags.host,
@@ -91,9 +90,8 @@ function checkOrigin(origin: string): string {
   )
 }
 
-function humanRenderer(): (event: DevEvent) => void {
+function humanRenderer(out: (line: string) => void): (event: DevEvent) => void {
   const paint = painter(colorEnabled(process.stdout))
-  const out = (line: string) => process.stdout.write(`${line}\n`)
   const details = new Map<string, string[]>()
   const add = (requestId: string, line: string) =>
     details.set(requestId, [...(details.get(requestId) ?? []), line])

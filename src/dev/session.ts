@@ -9,8 +9,7 @@ import {
   type FunctionBuild,
   type FunctionBuilder,
 } from '../build/bundle.js'
-import type { EgressClient } from '../egress/client.js'
-import { createLazyEgressClient } from '../egress/lazy.js'
+import { createLazyEgressClient, type LazyEgressClient } from '../egress/lazy.js'
 import { parse as parseJsonc, type ParseError } from 'jsonc-parser'
 import { JSONC_OPTIONS, loadProject, parseProjectConfig, type Project } from '../project/load.js'
 import {
@@ -22,7 +21,8 @@ import {
 import { installSchema } from '../project/schema-file.js'
 import { DEV_PORT } from '../project/init.js'
 import { SECRETS_FILE, resolveTriggerParams } from '../project/secrets.js'
-import { MAX_OUTBOUND_CALLS } from '../project/invoke.js'
+import { readCachedBuild, writeCachedBuild } from '../build/cache.js'
+import { BUILD_CACHE_DIR, MAX_OUTBOUND_CALLS } from '../project/invoke.js'
 import { createCallHandler } from '../sandbox/bridge.js'
 import { runInvocation, type InvocationReport } from '../sandbox/engine.js'
 import { SandboxPool } from '../sandbox/pool.js'
@@ -101,7 +101,8 @@ export interface DevSession {
 
 interface FunctionState {
   entry: string
-  builder: FunctionBuilder
+  /** esbuild's incremental context, made on the first build (after `ready` when a cached build serves). */
+  builder?: Promise<FunctionBuilder>
   /** The last good build: what requests run. */
   build?: FunctionBuild
   /** Set while the newest source does not build: requests still run `build`, marked stale. */
@@ -114,23 +115,35 @@ interface FunctionState {
 }
 
 export async function startDev(options: DevOptions): Promise<DevSession> {
-  const project: Project = await loadProject(options)
-  const { root, configPath } = project
-  let config: ProjectConfig = project.config
-  const shown = (path: string) => relative(options.cwd, path) || path
-  const emit = options.onEvent
-  await installSchema(root)
-
-  // A new egress client replaces the old one when domains or the map change; calls go to the current one.
-  const makeEgress = (current: ProjectConfig): EgressClient =>
-    createLazyEgressClient({ domains: current.domains, map: { ...current.dev?.map, ...options.map } })
-  let egress = makeEgress(config)
+  // Loaded while the project loads and builds: the watcher comes last, and need not wait for it.
+  const chokidarLoading = import('chokidar')
+  // The first worker starts now (SES takes ~100 ms to load): it is ready by the first request.
   const pool = new SandboxPool({
     handleCall: createCallHandler({ request: (request) => egress.request(request) }),
     // One core stays for the HTTP server and the egress client on this thread.
     size: Math.max(1, Math.min(4, availableParallelism() - 1)),
   })
   void pool.warm(DEFAULT_MEMORY_MB)
+  let project: Project
+  try {
+    project = await loadProject(options)
+  } catch (error) {
+    await pool.close()
+    throw error
+  }
+  const { root, configPath } = project
+  let config: ProjectConfig = project.config
+  const shown = (path: string) => relative(options.cwd, path) || path
+  const cacheDir = join(root, BUILD_CACHE_DIR)
+  const emit = options.onEvent
+  await installSchema(root)
+
+  // A new egress client replaces the old one when domains or the map change; calls go to the current one.
+  const makeEgress = (current: ProjectConfig): LazyEgressClient =>
+    createLazyEgressClient({ domains: current.domains, map: { ...current.dev?.map, ...options.map } })
+  let egress = makeEgress(config)
+  // Loads in the time esbuild builds (another process) and the worker starts (another thread).
+  egress.warm()
 
   const functions = new Map<string, FunctionState>()
   async function rebuild(name: string, state: FunctionState, changedFile?: string): Promise<void> {
@@ -145,7 +158,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
         state.dirty = false
         const started = Date.now()
         try {
-          const build = await state.builder.rebuild()
+          state.builder ??= createFunctionBuilder({ root, entry: state.entry })
+          const build = await (await state.builder).rebuild()
           // Any input (not only the one that changed) may have been read mid-write, truncated to
           // nothing: such a build must not become the last good one. Bounded, since an imported file
           // can also be empty on purpose.
@@ -157,6 +171,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
           }
           state.build = build
           state.error = undefined
+          // The next start of dev (or `centrali invoke`) serves this build without starting esbuild.
+          void writeCachedBuild({ root, entry: state.entry, cacheDir }, build, started).catch(() => undefined)
           for (const input of state.build.inputs) {
             if (!state.inputs.has(input)) watcher?.add(input)
             state.inputs.add(input)
@@ -193,7 +209,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     for (const [name, state] of functions) {
       if (current.functions[name]?.entry !== state.entry) {
         functions.delete(name)
-        await state.builder.dispose()
+        await (await state.builder)?.dispose()
       }
     }
     await Promise.all(
@@ -201,13 +217,21 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
         if (functions.has(name)) return
         const state: FunctionState = {
           entry,
-          builder: await createFunctionBuilder({ root, entry }),
           inputs: new Set([join(root, entry)]),
           dirty: false,
           changed: new Set(),
         }
         functions.set(name, state)
-        await rebuild(name, state, reason)
+        // At start-up, a build cached from the last run of unchanged files serves at once; esbuild
+        // starts once dev is ready, and builds again quietly for its incremental context.
+        const cached = reason === undefined ? await readCachedBuild({ root, entry, cacheDir }) : undefined
+        if (cached) {
+          state.build = cached
+          for (const input of cached.inputs) state.inputs.add(input)
+          servedFromCache.push([name, state])
+        } else {
+          await rebuild(name, state, reason)
+        }
       }),
     )
   }
@@ -215,7 +239,13 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
   // Assigned once the first builds are done; rebuilds before that have nothing to add to it.
   // eslint-disable-next-line prefer-const
   let watcher: FSWatcher | undefined
+  const servedFromCache: [string, FunctionState][] = []
   await syncFunctions(config)
+  // Each trigger's worker gets its build now, not on the first request.
+  for (const trigger of Object.values(config.triggers)) {
+    const build = functions.get(trigger.function)?.build
+    if (build) void pool.preload(build, trigger.memoryMb ?? DEFAULT_MEMORY_MB)
+  }
 
   async function reloadConfig(): Promise<void> {
     const started = Date.now()
@@ -354,7 +384,10 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       },
     })
   } catch (error) {
-    await Promise.all([pool.close(), ...[...functions.values()].map((state) => state.builder.dispose())])
+    await Promise.all([
+      pool.close(),
+      ...[...functions.values()].map(async (state) => (await state.builder)?.dispose()),
+    ])
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       throw new UserError('PORT_IN_USE', `Port ${port} on ${options.host} is already in use.`, {
         hint: 'Stop what is using it, or pass --port with another port (--port 0 picks a free one).',
@@ -363,7 +396,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     throw error
   }
 
-  const chokidar = await import('chokidar')
+  const chokidar = await chokidarLoading
   watcher = chokidar.watch(
     [configPath, secretsPath, ...[...functions.values()].flatMap((state) => [...state.inputs])],
     {
@@ -412,6 +445,15 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
   await new Promise<void>((resolve) => watcher!.once('ready', () => resolve()))
 
   const url = server.url
+  // esbuild, for the first edit, loads a moment after ready: a request sent at once is answered
+  // first, not after the module loading (which holds this thread).
+  const warmUp = setTimeout(() => {
+    for (const [name, state] of servedFromCache.splice(0)) {
+      void rebuild(name, state).catch((error: unknown) =>
+        emit({ type: 'warning', message: `esbuild could not start: ${(error as Error).message}` }),
+      )
+    }
+  }, WARM_UP_DELAY_MS)
   emit({
     type: 'ready',
     url,
@@ -426,17 +468,19 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     url,
     close: async (graceMs = 5000) => {
       await server.close(graceMs)
+      clearTimeout(warmUp)
       for (const timer of trailing.values()) clearTimeout(timer)
       await Promise.all([
         watcher?.close(),
         pool.close(),
         egress.close(),
-        ...[...functions.values()].map((state) => state.builder.dispose()),
+        ...[...functions.values()].map(async (state) => (await state.builder)?.dispose()),
       ])
     },
   }
 }
 
+const WARM_UP_DELAY_MS = 150
 /** Longer than chokidar's 50 ms change throttle. */
 const TRAILING_CHECK_MS = 80
 /** How long a file that fails to parse may still be changing (an editor mid-write). */

@@ -4,7 +4,14 @@ import { connect as connectTcp, isIP, type Socket } from 'node:net'
 import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
-import { Agent, buildConnector, type Dispatcher } from 'undici'
+import {
+  Agent,
+  buildConnector,
+  request as agentRequest,
+  type Connector,
+  type ConnectorOptions,
+  type Dispatcher,
+} from './undici.js'
 import { UserError } from '../shared/errors.js'
 import { Allowlist } from './allowlist.js'
 import { allowCommand, EgressError } from './errors.js'
@@ -456,7 +463,7 @@ function dispatch(
   if (!headers.has('accept-encoding')) sent['accept-encoding'] = ACCEPT_ENCODING
   if (hop.hostHeader !== undefined) sent['host'] = hop.hostHeader
   const agent = hop.hostHeader === undefined ? client.publicAgent : client.mappedAgent
-  return agent.request({
+  return agentRequest(agent, {
     origin: hop.dispatchOrigin,
     path: hop.path,
     method: method as Dispatcher.HttpMethod,
@@ -738,7 +745,7 @@ interface PublicPathPolicy {
  * The connector of every unmapped connection: allowlist, DNS with every answer checked, TCP to a
  * checked address, remote address verified, then TLS to the original host name.
  */
-function createPublicConnector(policy: PublicPathPolicy): buildConnector.connector {
+function createPublicConnector(policy: PublicPathPolicy): Connector {
   const tlsOverSocket = buildConnector({
     allowH2: false,
     timeout: CONNECT_TIMEOUT_MS,
@@ -753,9 +760,9 @@ function createPublicConnector(policy: PublicPathPolicy): buildConnector.connect
 }
 
 async function connectPublic(
-  options: buildConnector.Options,
+  options: ConnectorOptions,
   policy: PublicPathPolicy,
-  tlsOverSocket: buildConnector.connector,
+  tlsOverSocket: Connector,
 ): Promise<Socket> {
   const hostname = unbracket(options.hostname)
   const host = displayHost(hostname)
@@ -854,7 +861,7 @@ function verifyRemoteAddress(
 }
 
 function upgradeToTls(
-  tlsOverSocket: buildConnector.connector,
+  tlsOverSocket: Connector,
   socket: Socket,
   hostname: string,
   port: number,
@@ -883,7 +890,7 @@ function upgradeToTls(
 }
 
 /** The connector of mapped hosts: it reaches the mapped origins and nothing else. */
-function createMappedConnector(origins: ReadonlySet<string>): buildConnector.connector {
+function createMappedConnector(origins: ReadonlySet<string>): Connector {
   const connect = buildConnector({ allowH2: false, timeout: CONNECT_TIMEOUT_MS })
   return (options, callback) => {
     const origin = `${options.protocol}//${options.host ?? options.hostname}`

@@ -118,6 +118,8 @@ interface Pending {
   logs: LogRecord[]
   calls: CallRecord[]
   callCount: number
+  /** Calls sent out and not yet answered: only these need aborting when the invocation ends. */
+  callsInFlight: number
   timer?: ReturnType<typeof setTimeout>
   graceTimer?: ReturnType<typeof setTimeout>
   timedOut?: SerializedError
@@ -160,6 +162,13 @@ export class SandboxPool {
     return this.pick(memoryMb).ready
   }
 
+  /** Starts the worker for `memoryMb` and hands it the build, so the first invocation finds both ready. */
+  async preload(build: LoadedCode, memoryMb: number): Promise<void> {
+    const slot = this.pick(memoryMb)
+    await slot.ready
+    if (!slot.dead) await this.ensureLoaded(slot, build)
+  }
+
   async invoke(request: InvocationRequest): Promise<InvocationOutcome> {
     const started = Date.now()
     if (this.closed)
@@ -186,6 +195,7 @@ export class SandboxPool {
         logs: [],
         calls: [],
         callCount: 0,
+        callsInFlight: 0,
         resolve,
       }
       slot.pending.set(pending.id, pending)
@@ -363,6 +373,7 @@ export class SandboxPool {
       return
     }
     const ownDeadline = request.timeoutMs === undefined ? Infinity : started + Math.max(0, request.timeoutMs)
+    pending.callsInFlight++
     try {
       const response = await this.options.handleCall(request, {
         // A call that would run to the invocation's own deadline gets a little slack, so the
@@ -377,6 +388,8 @@ export class SandboxPool {
       const serialized = toSerializedError(error)
       record.error = { code: serialized.code, message: serialized.message }
       reply({ type: 'call-error', id: pending.id, callId, error: serialized })
+    } finally {
+      pending.callsInFlight--
     }
   }
 
@@ -408,7 +421,8 @@ export class SandboxPool {
     if (!pending.slot.pending.delete(pending.id)) return
     clearTimeout(pending.timer)
     clearTimeout(pending.graceTimer)
-    pending.abort?.abort()
+    // Aborting builds an error object for every listener: only worth it with a call still out.
+    if (pending.callsInFlight > 0) pending.abort?.abort()
     if (pending.slot.pending.size === 0) this.checkResponsive(pending.slot)
     const base = { logs: pending.logs, calls: pending.calls, durationMs: Date.now() - pending.started }
     pending.resolve(

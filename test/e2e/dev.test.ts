@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, writeFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { connect, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -702,6 +702,47 @@ export async function run() {
   )
 
   it(
+    'a restart serves the build cached by the last run, never one older than the files, and still reloads',
+    async () => {
+      const code = (version: number) => `import { label } from './lib'
+export async function run() { return { version: ${version}, label } }
+`
+      await writeProject({
+        files: { 'functions/cached.ts': code(1), 'functions/lib.ts': `export const label = 'a'\n` },
+        functions: { cached: 'functions/cached.ts' },
+        triggers: { cached: { function: 'cached' } },
+      })
+      const stopDev = async (dev: Dev) => {
+        dev.child.kill('SIGTERM')
+        expect((await dev.exit).exitCode).toBe(0)
+      }
+      let dev = await startDev()
+      expect((await post(dev, 'cached')).body).toEqual({ version: 1, label: 'a' })
+      await stopDev(dev)
+      const cacheFiles = await readdir(join(app, '.centrali/build-cache'))
+      expect(cacheFiles.length).toBe(1)
+
+      // Restarted with nothing changed: the cached build serves, and an edit still reloads.
+      dev = await startDev()
+      expect((await post(dev, 'cached')).body).toEqual({ version: 1, label: 'a' })
+      let since = await edit(dev, 'functions/lib.ts', `export const label = 'b'\n`)
+      await dev.next('reload', (event) => event.file === 'functions/lib.ts', since)
+      expect((await post(dev, 'cached')).body).toEqual({ version: 1, label: 'b' })
+      since = await edit(dev, 'functions/cached.ts', code(2))
+      await dev.next('reload', (event) => event.file === 'functions/cached.ts', since)
+      expect((await post(dev, 'cached')).body).toEqual({ version: 2, label: 'b' })
+      await stopDev(dev)
+
+      // A module edited while dev was stopped: the cache is stale, and the new code serves.
+      await edit(dev, 'functions/lib.ts', `export const label = 'c'\n`)
+      dev = await startDev()
+      expect((await post(dev, 'cached')).body).toEqual({ version: 2, label: 'c' })
+      await stopDev(dev)
+    },
+    T,
+  )
+
+  it(
     'an invocation running across a reload finishes on the old code; the next request runs the new',
     async () => {
       const upstream = await startUpstream(() => ({ json: { slow: true }, delayMs: 800 }))
@@ -731,10 +772,9 @@ export async function run() {
       expect(before.status).toBe(200)
       expect(before.body).toEqual({ version: 'old' })
       // It really was running when the reload happened.
+      const end = await dev.next('invocation.end', (event) => event.requestId === before.requestId)
       const reloadAt = dev.events.findIndex((event) => event.type === 'reload')
-      const endAt = dev.events.findIndex(
-        (event) => event.type === 'invocation.end' && event.requestId === before.requestId,
-      )
+      const endAt = dev.events.indexOf(end)
       expect(reloadAt).toBeGreaterThanOrEqual(0)
       expect(endAt).toBeGreaterThan(reloadAt)
     },
