@@ -480,6 +480,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
   }
 }
 
+/** After `ready`, before esbuild loads for a function served from the build cache. */
 const WARM_UP_DELAY_MS = 150
 /** Longer than chokidar's 50 ms change throttle. */
 const TRAILING_CHECK_MS = 80
