@@ -3,7 +3,7 @@
 // the runner share one copy of each module. A bundle loads a handful of files instead of hundreds,
 // which is most of a cold start (see BENCHMARKS.md).
 import { execFileSync } from 'node:child_process'
-import { readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { build } from 'esbuild'
 import { Plugin } from '@oclif/core'
 
@@ -69,6 +69,25 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
 })
+
+// The dev console: one HTML file with its script and styles inlined, served by `centrali dev`.
+const consoleScript = await build({
+  absWorkingDir: root,
+  entryPoints: ['src/console/app.ts'],
+  bundle: true,
+  write: false,
+  format: 'esm',
+  platform: 'browser',
+  target: ['chrome120', 'firefox120', 'safari17'],
+  minify: true,
+  logLevel: 'warning',
+})
+const consoleStyles = await readFile(new URL('../src/console/styles.css', import.meta.url), 'utf8')
+const consoleHtml = (await readFile(new URL('../src/console/index.html', import.meta.url), 'utf8'))
+  .replace('/* STYLES */', () => consoleStyles)
+  .replace('/* SCRIPT */', () => consoleScript.outputFiles[0].text.replaceAll('</script', '<\\/script'))
+await mkdir(new URL('../dist/console/', import.meta.url), { recursive: true })
+await writeFile(new URL('../dist/console/index.html', import.meta.url), consoleHtml)
 
 const { schemaText } = await import('../dist/project/schema-file.js')
 await writeFile(new URL('../dist/centrali.schema.json', import.meta.url), schemaText())

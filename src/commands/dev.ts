@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../cli/base-command.js'
 import { colorEnabled, lineWriter, painter } from '../cli/output.js'
@@ -35,6 +36,7 @@ serving. --json prints the same as NDJSON events. Ctrl-C lets running invocation
       description: 'Also allow this browser origin on every trigger (repeatable).',
       multiple: true,
     }),
+    open: Flags.boolean({ description: 'Open the dev console in the browser once ready.' }),
   }
 
   async run(): Promise<void> {
@@ -56,6 +58,7 @@ serving. --json prints the same as NDJSON events. Ctrl-C lets running invocation
       cors: (flags.cors ?? []).map(checkOrigin),
       onEvent: render,
     })
+    if (flags.open) openBrowser(session.consoleUrl, (message) => this.output.warn(message))
     // Stop cleanly on Ctrl-C or SIGTERM: no new requests, running ones finish, then exit.
     process.removeAllListeners('SIGINT')
     await new Promise<void>((resolve) => {
@@ -100,6 +103,7 @@ function humanRenderer(out: (line: string) => void): (event: DevEvent) => void {
     switch (event.type) {
       case 'ready':
         out(`Ready on ${event.url}`)
+        out(`  ${paint('bold', 'console')}  ${event.console}`)
         for (const endpoint of event.endpoints)
           out(`  ${paint('bold', endpoint.trigger)}  ${paint('dim', endpoint.curl)}`)
         return
@@ -154,4 +158,23 @@ function humanRenderer(out: (line: string) => void): (event: DevEvent) => void {
         return
     }
   }
+}
+
+/**
+ * The system's opener, detached. Its environment leaves out anything that looks like a credential
+ * (the secrets key among them): a browser has no use for it.
+ */
+function openBrowser(url: string, warn: (message: string) => void): void {
+  const [command, ...args] =
+    process.platform === 'darwin'
+      ? ['open', url]
+      : process.platform === 'win32'
+        ? ['cmd', '/c', 'start', '', url]
+        : ['xdg-open', url]
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !/SECRET|TOKEN|KEY|PASSWORD|^CENTRALI_/i.test(name)),
+  )
+  const child = spawn(command!, args, { detached: true, stdio: 'ignore', env })
+  child.on('error', () => warn(`could not open a browser; open ${url}`))
+  child.unref()
 }

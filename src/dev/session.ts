@@ -29,6 +29,13 @@ import { SandboxPool } from '../sandbox/pool.js'
 import type { ExecutionParams } from '../sandbox/protocol.js'
 import { startEndpointServer, type EndpointRoute, type EndpointServer } from '../server/http.js'
 import { CentraliError, ConfigError, UserError, type ConfigProblem } from '../shared/errors.js'
+import { randomUUID } from 'node:crypto'
+import type { ConsoleCall, ConsoleState, InvocationRecord } from '../console/types.js'
+import { addDomains } from '../project/domains.js'
+import { isSecretRef } from '../project/schema.js'
+import { createRedactor } from '../secrets/redact.js'
+import { SecretsStore } from '../secrets/store.js'
+import { createDevConsole } from './console.js'
 
 /**
  * `centrali dev`: the endpoint server of DESIGN §6 over the production sandbox, rebuilt on every
@@ -36,7 +43,13 @@ import { CentraliError, ConfigError, UserError, type ConfigProblem } from '../sh
  * server. A build or config error is reported and the last good build or config keeps serving.
  */
 export type DevEvent =
-  | { type: 'ready'; url: string; endpoints: { trigger: string; url: string; curl: string }[] }
+  | {
+      type: 'ready'
+      url: string
+      /** The dev console, with its per-run token. */
+      console: string
+      endpoints: { trigger: string; url: string; curl: string }[]
+    }
   | { type: 'invocation.start'; requestId: string; trigger: string }
   | {
       type: 'invocation.end'
@@ -95,6 +108,7 @@ export interface DevOptions {
 
 export interface DevSession {
   url: string
+  consoleUrl: string
   /** Stops accepting, lets running invocations finish (up to `graceMs`), then closes everything. */
   close(graceMs?: number): Promise<void>
 }
@@ -135,7 +149,96 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
   let config: ProjectConfig = project.config
   const shown = (path: string) => relative(options.cwd, path) || path
   const cacheDir = join(root, BUILD_CACHE_DIR)
-  const emit = options.onEvent
+  // Every event reaches the caller; those that change what the console shows also refresh it.
+  let lastConfigError: string | undefined
+  let statePending = false
+  const emit = (event: DevEvent) => {
+    options.onEvent(event)
+    if (event.type === 'config.error') lastConfigError = event.message
+    if (event.type === 'reload' && event.what === 'config') lastConfigError = undefined
+    if (['reload', 'build.error', 'config.error'].includes(event.type) && !statePending) {
+      statePending = true
+      setImmediate(() => {
+        statePending = false
+        void consoleState().then((state) => devConsole.publish({ type: 'state', state }))
+      })
+    }
+  }
+  const devConsole = createDevConsole({
+    port: () => server.port,
+    state: consoleState,
+    invoke: async (trigger, payload) => {
+      const requestId = randomUUID()
+      const known = route(trigger)
+      if (known === undefined) {
+        return {
+          requestId,
+          time: new Date().toISOString(),
+          trigger,
+          status: 404,
+          durationMs: 0,
+          timeoutMs: 0,
+          stale: false,
+          payload,
+          error: { code: 'TRIGGER_NOT_FOUND', message: `There is no trigger named "${trigger}".` },
+          logs: [],
+          calls: [],
+        }
+      }
+      const path = `/endpoints/${encodeURIComponent(trigger)}`
+      await known.invoke({ payload, method: 'POST', path, query: {}, headers: {}, requestId })
+      return lastRecords.get(requestId)!
+    },
+    allowDomain: async (host) => {
+      const result = await addDomains({ cwd: root, hosts: [host], allowIp: false })
+      // In force before this answers: the next invocation passes, without waiting for the watcher.
+      await reloadConfig()
+      return { added: result.added, domains: result.domains }
+    },
+  })
+  /** The newest records by request id, so the console's own invocations can answer with theirs. */
+  const lastRecords = new Map<string, InvocationRecord>()
+
+  async function consoleState(): Promise<ConsoleState> {
+    const store = await SecretsStore.open({ path: join(root, SECRETS_FILE), env: options.env }).catch(
+      () => undefined,
+    )
+    const usedBy = new Map<string, string[]>()
+    for (const [name, trigger] of Object.entries(config.triggers))
+      for (const value of Object.values(trigger.params ?? {}))
+        if (isSecretRef(value)) usedBy.set(value.secret, [...(usedBy.get(value.secret) ?? []), name])
+    return {
+      url: server.url,
+      configFile: shown(configPath),
+      ...(lastConfigError === undefined ? {} : { configError: lastConfigError }),
+      functions: Object.entries(config.functions).map(([name, { entry }]) => {
+        const state = functions.get(name)
+        return {
+          name,
+          entry,
+          build: state?.error ? 'stale' : state?.build ? 'ok' : 'building',
+          ...(state?.error ? { error: state.error.message } : {}),
+        }
+      }),
+      triggers: Object.entries(config.triggers).map(([name, trigger]) => ({
+        name,
+        type: trigger.type,
+        function: trigger.function,
+        timeoutMs: trigger.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        memoryMb: trigger.memoryMb ?? DEFAULT_MEMORY_MB,
+        params: Object.entries(trigger.params ?? {}).map(([param, value]) =>
+          isSecretRef(value) ? { name: param, secret: value.secret } : { name: param, value },
+        ),
+        ...(trigger.cors ? { cors: trigger.cors } : {}),
+      })),
+      domains: [...config.domains],
+      secrets: [...usedBy].map(([name, triggers]) => ({
+        name,
+        set: store?.has(name) ?? false,
+        usedBy: triggers,
+      })),
+    }
+  }
   await installSchema(root)
 
   // A new egress client replaces the old one when domains or the map change; calls go to the current one.
@@ -299,6 +402,20 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     const timeoutMs = triggerConfig.timeoutMs ?? DEFAULT_TIMEOUT_MS
     emit({ type: 'invocation.start', requestId: params.requestId, trigger })
     const started = Date.now()
+    const record: InvocationRecord = {
+      requestId: params.requestId,
+      time: new Date(started).toISOString(),
+      trigger,
+      status: 0,
+      durationMs: 0,
+      timeoutMs,
+      stale: state?.error !== undefined,
+      payload: params.payload,
+      logs: [],
+      calls: [],
+    }
+    devConsole.publish({ type: 'invocation', record })
+    let secrets: ReadonlyMap<string, string> = new Map()
     let report: InvocationReport
     if (state?.build === undefined) {
       report = failure(
@@ -314,6 +431,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
           triggerName: trigger,
           trigger: triggerConfig,
         })
+        secrets = resolved.secrets
         report = await runInvocation({
           pool,
           build: state.build,
@@ -340,13 +458,10 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     }
     for (const record of report.logs)
       emit({ type: 'log', requestId: params.requestId, trigger, level: record.level, value: record.value })
-    for (const call of report.calls) {
+    const calls: ConsoleCall[] = report.calls.map((call) => {
       const blocked =
         call.error?.code.startsWith('EGRESS_') === true && /DENIED|INVALID|REDIRECTS/.test(call.error.code)
-      emit({
-        type: 'egress',
-        requestId: params.requestId,
-        trigger,
+      return {
         method: call.method,
         url: call.url,
         host: call.host,
@@ -355,18 +470,34 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
         blocked,
         ...(call.error ? { error: call.error } : {}),
         ...(blocked && call.host ? { fix: `centrali domains add ${call.host}` } : {}),
-      })
+      }
+    })
+    for (const call of calls) emit({ type: 'egress', requestId: params.requestId, trigger, ...call })
+    const end = {
+      status: report.ok ? 200 : report.error!.status,
+      durationMs: Date.now() - started,
+      ...(report.error ? { error: { code: report.error.code, message: report.error.message } } : {}),
     }
     emit({
       type: 'invocation.end',
       requestId: params.requestId,
       trigger,
-      status: report.ok ? 200 : report.error!.status,
-      durationMs: Date.now() - started,
       timeoutMs,
-      stale: state?.error !== undefined,
-      ...(report.error ? { error: { code: report.error.code, message: report.error.message } } : {}),
+      stale: record.stale,
+      ...end,
     })
+    const finished: InvocationRecord = {
+      ...record,
+      ...end,
+      // The caller's payload is shown as the function saw it, with any secret value in it redacted.
+      payload: createRedactor(secrets).redact(params.payload, 'payload'),
+      ...(report.ok ? { result: report.result } : {}),
+      logs: report.logs.map((log) => ({ level: log.level, value: log.value })),
+      calls,
+    }
+    lastRecords.set(record.requestId, finished)
+    if (lastRecords.size > 100) lastRecords.delete(lastRecords.keys().next().value!)
+    devConsole.publish({ type: 'invocation', record: finished })
     return report
   }
 
@@ -378,6 +509,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       port,
       route,
       knownTriggers: () => Object.keys(config.triggers),
+      fallback: (request, response) => devConsole.handle(request, response),
       onRequest: (event) => {
         if (event.corsRefused && event.trigger)
           emit({ type: 'cors.refused', trigger: event.trigger, reason: event.corsRefused })
@@ -454,9 +586,12 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       )
     }
   }, WARM_UP_DELAY_MS)
+  // The console answers to loopback names only, whatever address the server listens on.
+  const consoleUrl = `http://${options.host === '::1' ? '[::1]' : '127.0.0.1'}:${server.port}${devConsole.path}`
   emit({
     type: 'ready',
     url,
+    console: consoleUrl,
     endpoints: Object.keys(config.triggers).map((trigger) => ({
       trigger,
       url: `${url}/endpoints/${trigger}`,
@@ -466,7 +601,10 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
 
   return {
     url,
+    consoleUrl,
     close: async (graceMs = 5000) => {
+      // Console pages keep an event stream open: ended first, so the server drains requests only.
+      devConsole.close()
       await server.close(graceMs)
       clearTimeout(warmUp)
       for (const timer of trailing.values()) clearTimeout(timer)

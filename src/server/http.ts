@@ -38,6 +38,12 @@ export interface EndpointServerOptions {
   knownTriggers?: () => string[]
   maxBodyBytes?: number
   onRequest?: (event: RequestEvent) => void
+  /**
+   * Paths other than `/endpoints/<trigger>` (`serve` mounts its deploy API, `/healthz` and `/metrics`
+   * here). Tried first; resolves true when it answered, false to leave the path to this server.
+   * The response already carries its `x-request-id`.
+   */
+  fallback?: (request: IncomingMessage, response: ServerResponse) => boolean | Promise<boolean>
 }
 
 export interface EndpointServer {
@@ -91,12 +97,14 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
       options.onRequest?.(event)
     }
 
+    const match = /^\/endpoints\/([^/]+)\/?$/.exec(url.pathname)
+    if (!match && options.fallback && (await options.fallback(request, response))) return
+
     if (url.pathname === '/healthz') {
       if (method !== 'GET' && method !== 'HEAD')
         return finish(405, errorBody('METHOD_NOT_ALLOWED', 'Use GET /healthz.'))
       return finish(200, { ok: true })
     }
-    const match = /^\/endpoints\/([^/]+)\/?$/.exec(url.pathname)
     if (!match) {
       return finish(
         404,
