@@ -71,7 +71,11 @@ export function createDevConsole(options: DevConsoleOptions): DevConsole {
     if (route === '') {
       if (request.method !== 'GET' && request.method !== 'HEAD')
         return refuse(response, 405, 'METHOD_NOT_ALLOWED', 'Use GET.')
-      const { html, csp } = await (page ??= loadPage())
+      // A failed read (no build) is not kept: the next request tries again.
+      const { html, csp } = await (page ??= loadPage().catch((error: unknown) => {
+        page = undefined
+        throw error
+      }))
       response.writeHead(200, {
         'content-type': 'text/html; charset=utf-8',
         'content-security-policy': csp,
