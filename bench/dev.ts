@@ -6,14 +6,14 @@
 //   api.httpPost, against a hand-written node:http + undici proxy (bench/hand-proxy.js) doing the
 //   same forward in its own process, as dev runs in its own.
 // Bounded: each load phase runs a fixed number of seconds on 127.0.0.1 and stops by itself.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { Pool } from 'undici'
+import { load, median, serve, type LoadResult } from './lib.js'
 
 const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 5)
 const LOAD_ROUNDS = Number(process.env.BENCH_LOAD_ROUNDS ?? 3)
@@ -21,9 +21,6 @@ const START_RUNS = Number(process.env.BENCH_START_RUNS ?? 5)
 const CONNECTIONS = 10
 const root = fileURLToPath(new URL('..', import.meta.url))
 const cli = join(root, 'bin/run.js')
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
-const percentile = (values: number[], p: number) =>
-  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!
 
 const listen = async (server: Server) => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -56,53 +53,16 @@ const writeProject = () => {
   writeFileSync(functionFile, source(0))
 }
 
-/** A process that prints its URL: the `ready` event of `dev --json`, or the proxy's one line. */
-interface Served {
-  child: ChildProcess
-  url: string
-  events: { type: string }[]
-  nextEvent(type: string, after?: number): Promise<{ type: string }>
-}
-
-async function serve(command: string[], urlOf: (line: string) => string | undefined): Promise<Served> {
-  const child = spawn(process.execPath, command, {
-    cwd: work,
-    env: { ...process.env, XDG_CONFIG_HOME: join(work, 'config'), CI: '1' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  const events: { type: string }[] = []
-  const waiters: (() => void)[] = []
-  let resolveUrl: (url: string) => void
-  const url = new Promise<string>((resolve) => (resolveUrl = resolve))
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    const found = urlOf(line)
-    if (found !== undefined) resolveUrl(found)
-    if (line.startsWith('{')) events.push(JSON.parse(line) as { type: string })
-    for (const wake of waiters.splice(0)) wake()
-  })
-  return {
-    child,
-    url: await url,
-    events,
-    async nextEvent(type, after = 0) {
-      for (;;) {
-        const found = events.slice(after).find((event) => event.type === type)
-        if (found) return found
-        await new Promise<void>((resolve) => waiters.push(resolve))
-      }
-    },
-  }
-}
-
+const childEnv = { ...process.env, XDG_CONFIG_HOME: join(work, 'config'), CI: '1' }
 const startDev = () =>
-  serve([cli, 'dev', '--port', '0', '--json', '--map', `api.upstream.test=${upstreamUrl}`], (line) => {
-    const event = JSON.parse(line) as { type: string; url?: string }
-    return event.type === 'ready' ? event.url : undefined
+  serve([cli, 'dev', '--port', '0', '--json', '--map', `api.upstream.test=${upstreamUrl}`], {
+    cwd: work,
+    env: childEnv,
+    urlOf: (line) => {
+      const event = JSON.parse(line) as { type: string; url?: string }
+      return event.type === 'ready' ? event.url : undefined
+    },
   })
-const stop = async (served: Served) => {
-  served.child.kill('SIGTERM')
-  if (served.child.exitCode === null) await new Promise((resolve) => served.child.once('exit', resolve))
-}
 
 const forwardPool = new Map<string, Pool>()
 const call = async (origin: string) => {
@@ -139,7 +99,7 @@ for (let run = 0; run < START_RUNS; run++) {
       restarts.ready.push(readyMs)
       restarts.first.push(firstMs)
     }
-    await stop(dev)
+    await dev.stop()
   }
 }
 
@@ -160,49 +120,26 @@ for (let version = 1; version <= 7; version++) {
   reloads.push(performance.now() - saved)
 }
 
-const hand = await serve([join(root, 'bench/hand-proxy.js'), upstreamUrl], (line) =>
-  line.startsWith('http') ? line : undefined,
-)
+const hand = await serve([join(root, 'bench/hand-proxy.js'), upstreamUrl], {
+  cwd: work,
+  env: childEnv,
+  urlOf: (line) => (line.startsWith('http') ? line : undefined),
+})
 
-async function load(
-  origin: string,
-  seconds = LOAD_SECONDS,
-): Promise<{ rps: number; p99: number; failures: number }> {
-  const client = new Pool(origin, { connections: CONNECTIONS })
-  const latencies: number[] = []
-  let failures = 0
-  const until = performance.now() + seconds * 1000
-  await Promise.all(
-    Array.from({ length: CONNECTIONS }, async () => {
-      while (performance.now() < until) {
-        const started = performance.now()
-        const response = await client.request({
-          path: '/endpoints/forward',
-          method: 'POST',
-          body: '{"payload":{"a":1}}',
-          headers: { 'content-type': 'application/json' },
-        })
-        await response.body.dump()
-        if (response.statusCode !== 200) failures++
-        latencies.push(performance.now() - started)
-      }
-    }),
-  )
-  await client.close()
-  return { rps: latencies.length / seconds, p99: percentile(latencies, 0.99), failures }
-}
+const forward = (origin: string, seconds = LOAD_SECONDS) =>
+  load({ origin, path: '/endpoints/forward', body: '{"payload":{"a":1}}', seconds, connections: CONNECTIONS })
 // Warm both paths briefly, then alternate rounds so drift in the machine falls on both.
-await load(hand.url, 1)
-await load(dev.url, 1)
-const handRounds: Awaited<ReturnType<typeof load>>[] = []
-const devRounds: Awaited<ReturnType<typeof load>>[] = []
+await forward(hand.url, 1)
+await forward(dev.url, 1)
+const handRounds: LoadResult[] = []
+const devRounds: LoadResult[] = []
 for (let round = 0; round < LOAD_ROUNDS; round++) {
-  handRounds.push(await load(hand.url))
-  devRounds.push(await load(dev.url))
+  handRounds.push(await forward(hand.url))
+  devRounds.push(await forward(dev.url))
 }
 
-await stop(dev)
-await stop(hand)
+await dev.stop()
+await hand.stop()
 upstream.close()
 await Promise.all([...forwardPool.values()].map((pool) => pool.close()))
 rmSync(work, { recursive: true, force: true })

@@ -19,6 +19,8 @@ export interface FunctionBuild {
   bytes: number
   /** Every file the build read, absolute (for watchers and the build cache). */
   inputs: string[]
+  /** Source map (JSON text) of `code`, sources relative to the root; only when asked for. */
+  sourceMap?: string
 }
 
 export interface BuildProblem {
@@ -53,6 +55,8 @@ export interface BuildOptions {
   /** The function file, relative to root. */
   entry: string
   minify?: boolean
+  /** Also produce a source map of `code` (deploy keeps it beside the bundle). */
+  sourceMap?: boolean
 }
 
 export async function buildFunction(options: BuildOptions): Promise<FunctionBuild> {
@@ -97,6 +101,9 @@ function esbuildOptions(options: BuildOptions): BuildOptionsWithMetafile {
     charset: 'utf8',
     logLevel: 'silent',
     plugins: [exposeRun(entryPath)],
+    // An output path is what esbuild needs for an external map; nothing is written (write: false).
+    // At the root, the map's sources are the project's own relative paths.
+    ...(options.sourceMap ? { sourcemap: 'external' as const, outfile: 'bundle.js' } : {}),
   }
 }
 
@@ -117,20 +124,38 @@ async function finishBuild(
       errors.map((message) => toProblem(message, options.root)),
     )
   }
+  const output = result.outputFiles.find((file) => !file.path.endsWith('.map'))
   // esbuild turns `typeof require` into `typeof __require`, its helper that throws "Dynamic require
   // is not supported": `require` would look present. DESIGN §2 says it is absent, and code that
   // checks before requiring an optional dependency must take the "absent" branch.
-  const bundle = escapeHtmlCommentMarkers(
-    (result.outputFiles[0]?.text ?? '').replaceAll('typeof __require', '"undefined"'),
-  )
+  const bundle = escapeHtmlCommentMarkers((output?.text ?? '').replaceAll('typeof __require', '"undefined"'))
   await refuseSesRejectedText(bundle, Object.keys(result.metafile.inputs), options)
   const code = wrapInFactory(bundle)
+  const map = result.outputFiles.find((file) => file.path.endsWith('.map'))
   return {
     id: createHash('sha256').update(code).digest('hex').slice(0, 16),
     code,
     bytes: Buffer.byteLength(code),
     inputs: Object.keys(result.metafile.inputs).map((input) => resolve(options.root, input)),
+    ...(map === undefined ? {} : { sourceMap: shiftSourceMap(map.text, factoryPrefixLines()) }),
   }
+}
+
+/** Lines the factory wrapper puts before the bundle. */
+function factoryPrefixLines(): number {
+  return wrapInFactory('\u0000').split('\u0000')[0]!.split('\n').length - 1
+}
+
+/**
+ * The map describes esbuild's output; `code` has the factory's lines before it. In a v3 map each
+ * `;` of `mappings` starts the next generated line, so leading ones move every mapping down. (The
+ * rewrites above shift a few columns on the rare lines they touch; lines stay exact.)
+ */
+function shiftSourceMap(mapText: string, lines: number): string {
+  const map = JSON.parse(mapText) as { mappings: string; file?: string }
+  map.mappings = ';'.repeat(lines) + map.mappings
+  delete map.file
+  return JSON.stringify(map)
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   type FunctionBuild,
   type FunctionBuilder,
 } from '../build/bundle.js'
+import { isBlockingCode } from '../egress/errors.js'
 import { createLazyEgressClient, type LazyEgressClient } from '../egress/lazy.js'
 import { parse as parseJsonc, type ParseError } from 'jsonc-parser'
 import { JSONC_OPTIONS, loadProject, parseProjectConfig, type Project } from '../project/load.js'
@@ -459,8 +460,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     for (const record of report.logs)
       emit({ type: 'log', requestId: params.requestId, trigger, level: record.level, value: record.value })
     const calls: ConsoleCall[] = report.calls.map((call) => {
-      const blocked =
-        call.error?.code.startsWith('EGRESS_') === true && /DENIED|INVALID|REDIRECTS/.test(call.error.code)
+      const blocked = call.error !== undefined && isBlockingCode(call.error.code)
       return {
         method: call.method,
         url: call.url,
@@ -469,7 +469,10 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
         durationMs: call.durationMs,
         blocked,
         ...(call.error ? { error: call.error } : {}),
-        ...(blocked && call.host ? { fix: `centrali domains add ${call.host}` } : {}),
+        // Only a host missing from the allowlist is fixed by allowing it.
+        ...(call.error?.code === 'EGRESS_HOST_DENIED' && call.host
+          ? { fix: `centrali domains add ${call.host}` }
+          : {}),
       }
     })
     for (const call of calls) emit({ type: 'egress', requestId: params.requestId, trigger, ...call })

@@ -69,6 +69,11 @@ export class EgressError extends CentraliError {
   }
 }
 
+/** Did the guard refuse the call by policy (a blocked call), rather than fail upstream? */
+export function isBlockingCode(code: string): boolean {
+  return (BLOCKING_CODES as ReadonlySet<string>).has(code)
+}
+
 /** The fix for a host the allowlist does not name: the exact command that allows it. */
 export function allowCommand(host: string, port: number, isIpLiteral: boolean): string {
   const entry = port === 443 ? host : `${host}:${port}`

@@ -24,7 +24,9 @@ export interface SecretUse {
   param: string
 }
 
-async function openProjectStore(context: SecretsContext): Promise<{ project: Project; store: SecretsStore }> {
+export async function openProjectStore(
+  context: SecretsContext,
+): Promise<{ project: Project; store: SecretsStore }> {
   const project = await loadProject(context)
   const path = join(project.root, SECRETS_FILE)
   const store = await SecretsStore.open({

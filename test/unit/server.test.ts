@@ -228,3 +228,36 @@ describe('shutdown', () => {
     await expect(fetch(`${waiting.url}/healthz`)).rejects.toThrow()
   })
 })
+
+describe('fallback (how serve mounts its own routes)', () => {
+  it('takes the paths it answers, before /healthz and the 404; never /endpoints/…', async () => {
+    const asked: string[] = []
+    const mounted = await startEndpointServer({
+      host: '127.0.0.1',
+      port: 0,
+      route: (trigger) =>
+        trigger === 'echo' ? { invoke: async () => report({ result: 'endpoint' }) } : undefined,
+      fallback: async (request, response) => {
+        asked.push(request.url ?? '')
+        if (!request.url?.startsWith('/v1/') && request.url !== '/healthz') return false
+        response.setHeader('content-type', 'application/json')
+        response.end(JSON.stringify({ fallback: request.url }))
+        return true
+      },
+    })
+    try {
+      const own = await fetch(`${mounted.url}/v1/things`)
+      expect(await own.json()).toEqual({ fallback: '/v1/things' })
+      expect(own.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
+      expect(await (await fetch(`${mounted.url}/healthz`)).json()).toEqual({ fallback: '/healthz' })
+      const declined = await fetch(`${mounted.url}/other`)
+      expect(declined.status).toBe(404)
+      expect(await declined.json()).toMatchObject({ error: { code: 'NOT_FOUND' } })
+      const endpoint = await fetch(`${mounted.url}/endpoints/echo`, { method: 'POST', body: '{}' })
+      expect(await endpoint.json()).toBe('endpoint')
+      expect(asked).toEqual(['/v1/things', '/healthz', '/other'])
+    } finally {
+      await mounted.close()
+    }
+  })
+})

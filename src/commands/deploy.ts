@@ -1,0 +1,76 @@
+import * as Flags from '@oclif/core/flags'
+import { BaseCommand } from '../cli/base-command.js'
+import { confirmChange, requireConfirmation } from '../cli/confirm.js'
+import { confirmFlag, targetFlag } from '../cli/flags.js'
+import { createStepRunner } from '../cli/progress.js'
+import {
+  assertDeployable,
+  dryRunResult,
+  executeDeploy,
+  prepareDeploy,
+  type DeployResult,
+} from '../deploy/deploy.js'
+import { renderPlan, table } from '../deploy/plan.js'
+
+export default class Deploy extends BaseCommand {
+  static override summary = 'Bundle every function and deploy them to a target as a new version.'
+  static override description = `Bundles each function (minified, with a source map), compares it with the version active on the
+target and prints the plan: functions new, changed (size before → after), unchanged or removed; trigger
+and domain changes; and whether the target holds each secret the triggers use. Then it uploads the
+version and activates it, and prints the version and each endpoint's URL. Secret values are never
+part of a deploy: send them once with \`centrali secrets push\`.
+
+The token comes from the environment variable named by the target's "tokenEnv" (default
+CENTRALI_TOKEN). What is sent is also written to .centrali/deploy/<target>/ for inspection.`
+
+  static override examples = [
+    '<%= config.bin %> deploy --dry-run',
+    '<%= config.bin %> deploy',
+    'CENTRALI_TOKEN=... <%= config.bin %> deploy --target staging --yes',
+    '<%= config.bin %> deploy --yes --json',
+  ]
+
+  static override flags = {
+    target: targetFlag,
+    'dry-run': Flags.boolean({ description: 'Bundle and print the plan; upload nothing.' }),
+    yes: confirmFlag('Deploy'),
+  }
+
+  async run(): Promise<DeployResult> {
+    const { flags } = await this.parse(Deploy)
+    const dryRun = flags['dry-run']
+    if (!dryRun) {
+      requireConfirmation({
+        yes: flags.yes,
+        action: 'deploy',
+        alternative: 'See what would change first with `centrali deploy --dry-run`.',
+      })
+    }
+    const { output } = this
+    const deps = { step: createStepRunner({ json: output.json }) }
+    const prepared = await prepareDeploy({ ...this.context(flags), target: flags.target }, deps)
+    for (const line of renderPlan(prepared.plan, output.paint)) output.result(line)
+
+    if (dryRun) {
+      output.info(`Dry run: nothing was uploaded. What would be sent is in ${prepared.files}/.`)
+      return dryRunResult(prepared)
+    }
+    assertDeployable(prepared)
+    const { name, url } = prepared.plan.target
+    await confirmChange(`Deploy this to ${name} (${url})?`, flags.yes)
+    const result = await executeDeploy(prepared, deps)
+
+    output.result('')
+    output.result(
+      output.paint('bold', `Deployed ${result.version!.id} to ${name}`) +
+        (result.previous === null ? '' : output.paint('dim', ` (was ${result.previous})`)),
+    )
+    if (result.endpoints.length > 0) {
+      output.result('Endpoints')
+      for (const line of table(result.endpoints.map((endpoint) => [endpoint.trigger, endpoint.url]))) {
+        output.result(line)
+      }
+    }
+    return result
+  }
+}
