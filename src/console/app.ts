@@ -140,6 +140,11 @@ function renderProject(): void {
     ...current.triggers.map((trigger) => h('option', { value: trigger.name }, trigger.name)),
   )
   if (current.triggers.some((trigger) => trigger.name === chosen)) select.value = chosen
+  // A host allowed since its call was blocked: its button has done its work.
+  for (const button of document.querySelectorAll<HTMLButtonElement>('button.allow')) {
+    if (current.domains.includes(button.dataset.host ?? ''))
+      button.replaceWith(h('span', { class: 'tag good' }, 'allowed now'))
+  }
 }
 
 function secretBadge(name: string): HTMLElement {
@@ -198,7 +203,12 @@ function renderRecord(record: InvocationRecord): HTMLElement {
         call.blocked && call.host
           ? h(
               'button',
-              { type: 'button', class: 'allow', onClick: () => void allowDomain(call.host) },
+              {
+                type: 'button',
+                class: 'allow',
+                'data-host': call.host,
+                onClick: () => void allowDomain(call.host),
+              },
               `Allow domain ${call.host}`,
             )
           : false,

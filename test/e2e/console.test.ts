@@ -464,6 +464,9 @@ describe('the dev console in Chromium against centrali dev', () => {
       await page.locator('#domains li', { hasText: BLOCKED_HOST }).waitFor()
       await page.locator('#notice.ok', { hasText: `${BLOCKED_HOST} is allowed` }).waitFor()
       expect(await page.locator('#domains li').allTextContents()).toEqual(['api.example.com', BLOCKED_HOST])
+      // The blocked card's button has done its work: it says so instead of offering it again.
+      await blockedCard.locator('.tag.good', { hasText: 'allowed now' }).waitFor()
+      expect(await blockedCard.locator('button.allow').count()).toBe(0)
       await next('reload', (event) => event.what === 'config', since)
 
       // centrali.json on disk: the host appended, everything else (comments included) intact.
