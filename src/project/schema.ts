@@ -1,7 +1,7 @@
 import * as z from 'zod/mini'
 import { en } from 'zod/locales'
 import { parseStoredDomainEntry } from '../egress/domain-entry.js'
-import { SECRET_NAME_PATTERN } from '../secrets/names.js'
+import { MAX_SECRET_NAME_LENGTH, SECRET_NAME_PATTERN } from '../secrets/names.js'
 
 /**
  * The one truth about `centrali.json`: TypeScript types, runtime validation, error messages and the
@@ -28,8 +28,7 @@ const name = (what: string) =>
 
 export const secretNameSchema = z.string().check(
   z.regex(SECRET_NAME_PATTERN, {
-    error:
-      'expected a secret name of capital letters, digits and "_" that does not start with a digit, such as OPENAI_API_KEY',
+    error: `expected a secret name of capital letters, digits and "_" that does not start with a digit (at most ${MAX_SECRET_NAME_LENGTH}), such as OPENAI_API_KEY`,
   }),
 )
 

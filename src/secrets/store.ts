@@ -4,7 +4,7 @@ import { writeFileAtomic } from '../shared/atomic-write.js'
 import { UserError } from '../shared/errors.js'
 import { decryptValue, encryptValue, keyId, type Envelope } from './envelope.js'
 import { resolveSecretsKey, type SecretsKey } from './key.js'
-import { SECRET_NAME_PATTERN } from './names.js'
+import { MAX_SECRET_NAME_LENGTH, SECRET_NAME_PATTERN } from './names.js'
 
 /**
  * The project's encrypted secrets store, `.centrali/secrets.json`:
@@ -147,7 +147,7 @@ export class SecretsStore {
 export function assertSecretName(name: string): void {
   if (!SECRET_NAME_PATTERN.test(name)) {
     throw new UserError('SECRET_NAME_INVALID', `"${name}" is not a valid secret name.`, {
-      hint: 'Use capital letters, digits and "_", not starting with a digit, such as OPENAI_API_KEY.',
+      hint: `Use capital letters, digits and "_", not starting with a digit, at most ${MAX_SECRET_NAME_LENGTH} characters, such as OPENAI_API_KEY.`,
     })
   }
 }
