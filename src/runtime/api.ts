@@ -21,8 +21,12 @@ export interface ApiContext {
   metricsPublic: boolean
   /** The version serving now, if any. */
   activeVersion(): string | null
-  activate(id: string): Promise<{ active: string; previous: string | null }>
-  health(): Record<string, unknown>
+  /** The version active before it, if any (what a default rollback goes back to). */
+  previousVersion(): string | null
+  /** `expectedActive`, when given, must be the version serving now (else 409 ACTIVE_CHANGED). */
+  activate(id: string, expectedActive?: string | null): Promise<{ active: string; previous: string | null }>
+  /** `ok: false` answers 503. */
+  health(): { ok: boolean } & Record<string, unknown>
   onDeployed(version: StoredVersion): void
   onSecretChanged(name: string, action: 'set' | 'removed'): void
   /** A failure that is the server's, not the caller's (a full disk, a bug). */
@@ -56,12 +60,24 @@ export function createApiHandler(context: ApiContext) {
     [
       /^\/versions$/,
       {
-        GET: async () => [200, { active: context.activeVersion(), versions: context.store.list().map(info) }],
+        GET: async () => [
+          200,
+          {
+            active: context.activeVersion(),
+            previous: context.previousVersion(),
+            versions: context.store.list().map(info),
+          },
+        ],
       },
     ],
     [
       /^\/versions\/([^/]+)\/activate$/,
-      { POST: async (_request, [id]) => [200, await context.activate(id!)] },
+      {
+        POST: async (request, [id]) => {
+          const body = await readJsonBody(request, { optional: true })
+          return [200, await context.activate(id!, expectedActive(body))]
+        },
+      },
     ],
     [
       /^\/manifest$/,
@@ -102,7 +118,10 @@ export function createApiHandler(context: ApiContext) {
     if (path === '/healthz') {
       if (method !== 'GET' && method !== 'HEAD')
         sendError(response, 405, 'METHOD_NOT_ALLOWED', 'Use GET /healthz.')
-      else sendJson(response, 200, context.health())
+      else {
+        const health = context.health()
+        sendJson(response, health.ok ? 200 : 503, health)
+      }
       return true
     }
     if (path === '/metrics') {
@@ -179,7 +198,26 @@ function unauthorized(response: ServerResponse): void {
   )
 }
 
-async function readJsonBody(request: IncomingMessage): Promise<unknown> {
+/** The optional body of an activation: `{ "expectedActive": "v4" | null }`, or nothing. */
+function expectedActive(body: unknown): string | null | undefined {
+  if (body === undefined) return undefined
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new ApiError(
+      400,
+      'BAD_REQUEST',
+      'The body must be a JSON object: { "expectedActive": "v4" | null }.',
+    )
+  if (!Object.hasOwn(body, 'expectedActive')) return undefined
+  const value = (body as { expectedActive: unknown }).expectedActive
+  if (value === null || (typeof value === 'string' && /^v[1-9]\d*$/.test(value))) return value
+  throw new ApiError(400, 'BAD_REQUEST', '"expectedActive" must be a version id such as "v4", or null.')
+}
+
+/** The body as JSON; with `optional`, an empty body is undefined. */
+async function readJsonBody(
+  request: IncomingMessage,
+  options: { optional?: boolean } = {},
+): Promise<unknown> {
   const tooLarge = () =>
     new ApiError(
       413,
@@ -198,11 +236,24 @@ async function readJsonBody(request: IncomingMessage): Promise<unknown> {
     }
     chunks.push(chunk as Buffer)
   }
+  if (options.optional && total === 0) return undefined
   try {
     return JSON.parse(Buffer.concat(chunks, total).toString('utf8')) as unknown
   } catch (error) {
-    throw new ApiError(400, 'BAD_JSON', `The request body is not JSON: ${(error as Error).message}.`)
+    throw new ApiError(400, 'BAD_JSON', `The request body is not JSON: ${describeJsonError(error)}.`)
   }
+}
+
+/**
+ * Where the parser stopped, never the text around it: V8's message quotes a piece of the body, and
+ * a body may be a secret (PUT /v1/secrets/<NAME>).
+ */
+function describeJsonError(error: unknown): string {
+  const message = error instanceof Error ? error.message : ''
+  const position = /\bat position (\d+)/.exec(message)?.[1]
+  if (position !== undefined) return `invalid at position ${position}`
+  if (message.startsWith('Unexpected end')) return 'it ends too early'
+  return 'an unexpected character where a value should start'
 }
 
 function sendError(

@@ -1,7 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { join } from 'node:path'
+import { createFileExclusive, FileExistsError } from '../shared/atomic-write.js'
 import { UserError } from '../shared/errors.js'
-import { createFileExclusive, FileExistsError, readTextIfExists } from './files.js'
+import { readTextIfExists } from './files.js'
 
 /**
  * The deploy API's bearer token. Only its SHA-256 is kept (`token.json` in the data dir), so the

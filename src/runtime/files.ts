@@ -1,11 +1,12 @@
-import { createHash, randomBytes } from 'node:crypto'
-import { link, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import { createHash } from 'node:crypto'
+import { readdir, readFile, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
 
 /**
  * File primitives of the data dir. Every file is written whole to a temporary name, flushed, and
- * only then given its real name, so a crash leaves either nothing or a whole file under that name.
- * Temporary names (`.<name>.<hex>.tmp`, as `writeFileAtomic` makes them) are never read.
+ * only then given its real name (`writeFileAtomic` and `createFileExclusive` in
+ * src/shared/atomic-write.ts), so a crash leaves either nothing or a whole file under that name.
+ * Temporary names (`.<name>.<hex>.tmp`) are never read.
  */
 
 export function sha256Hex(content: string | Uint8Array): string {
@@ -19,73 +20,6 @@ export async function readTextIfExists(path: string): Promise<string | undefined
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw error
-  }
-}
-
-export class FileExistsError extends Error {
-  constructor(readonly path: string) {
-    super(`${path} already exists`)
-  }
-}
-
-/**
- * Creates `path` atomically and never replaces an existing file (versions are immutable): the
- * temporary file is hard-linked to its name, which fails if the name is taken. `beforeCommit` runs
- * once the content is on disk under the temporary name (a test pauses there).
- */
-export async function createFileExclusive(
-  path: string,
-  content: string,
-  options: { mode?: number; beforeCommit?: () => Promise<void> } = {},
-): Promise<void> {
-  const folder = dirname(path)
-  const temporary = join(folder, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
-  const handle = await open(temporary, 'wx', options.mode ?? 0o644)
-  try {
-    await handle.writeFile(content)
-    await handle.sync()
-  } catch (error) {
-    await handle.close()
-    await unlink(temporary).catch(() => undefined)
-    throw error
-  }
-  await handle.close()
-  try {
-    await options.beforeCommit?.()
-    await linkOrRename(temporary, path)
-  } finally {
-    await unlink(temporary).catch(() => undefined)
-  }
-  await syncFolder(folder)
-}
-
-async function linkOrRename(temporary: string, path: string): Promise<void> {
-  try {
-    await link(temporary, path)
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    if (code === 'EEXIST') throw new FileExistsError(path)
-    // A file system without hard links: check, then rename (callers hold the store's queue).
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS') throw error
-    const taken = await stat(path).then(
-      () => true,
-      () => false,
-    )
-    if (taken) throw new FileExistsError(path)
-    await rename(temporary, path)
-  }
-}
-
-async function syncFolder(folder: string): Promise<void> {
-  try {
-    const handle = await open(folder, 'r')
-    try {
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-  } catch {
-    // Not supported here: the link is still atomic, only not yet durable.
   }
 }
 

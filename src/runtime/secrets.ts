@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import { chmod, stat, writeFile } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { decryptValue, encryptValue, KEY_BYTES, keyId, type Envelope } from '../secrets/envelope.js'
-import { SECRET_NAME_PATTERN } from '../secrets/names.js'
-import { writeFileAtomic } from '../shared/atomic-write.js'
+import { MAX_SECRET_NAME_LENGTH, SECRET_NAME_PATTERN } from '../secrets/names.js'
+import { createFileExclusive, FileExistsError, writeFileAtomic } from '../shared/atomic-write.js'
 import { UserError } from '../shared/errors.js'
 import { ApiError } from './errors.js'
 import { createSerialQueue, readTextIfExists } from './files.js'
@@ -36,6 +36,8 @@ export interface MasterKey {
   source: string
   /** Set when the key file can be read by other users. */
   warning?: string
+  /** True on the start that generated `master.key`. */
+  generated?: boolean
 }
 
 /** `CENTRALI_MASTER_KEY` (32 bytes as base64 or 64 hex digits), else `master.key`, made on first start. */
@@ -48,12 +50,12 @@ export async function resolveMasterKey(dataDir: string, env: NodeJS.ProcessEnv):
   if (text === undefined) {
     const key = randomBytes(KEY_BYTES)
     try {
-      // 'wx': never replace a key; losing it loses every secret.
-      await writeFile(path, `${key.toString('base64')}\n`, { flag: 'wx', mode: 0o600 })
-      await chmod(path, 0o600)
-      return { key, source: path }
+      // Whole or not at all, and never over an existing key: losing it loses every secret.
+      await createFileExclusive(path, `${key.toString('base64')}\n`, { mode: 0o600 })
+      return { key, source: path, generated: true }
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      // Another start made one meanwhile: that one is the key.
+      if (!(error instanceof FileExistsError)) throw error
       return resolveMasterKey(dataDir, env)
     }
   }
@@ -182,7 +184,7 @@ function assertName(name: string): void {
     throw new ApiError(
       400,
       'BAD_REQUEST',
-      `"${name.slice(0, 64)}" is not a secret name: capital letters, digits and "_", not starting with a digit.`,
+      `"${name.slice(0, 64)}" is not a secret name: capital letters, digits and "_", not starting with a digit, at most ${MAX_SECRET_NAME_LENGTH} characters.`,
     )
   }
 }

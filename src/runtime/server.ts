@@ -13,10 +13,12 @@ import { startEndpointServer, type EndpointRoute, type EndpointServer } from '..
 import { CentraliError, UserError } from '../shared/errors.js'
 import { createApiHandler } from './api.js'
 import { resolveToken, TOKEN_FILE } from './auth.js'
+import { ApiError } from './errors.js'
 import { createSerialQueue } from './files.js'
+import { lockDataDir } from './lock.js'
 import { RuntimeMetrics } from './metrics.js'
-import type { Manifest } from './protocol.js'
-import { resolveMasterKey, RuntimeSecrets } from './secrets.js'
+import { UPLOAD_TIMEOUT_MS, type Manifest } from './protocol.js'
+import { MASTER_KEY_ENV, MASTER_KEY_FILE, resolveMasterKey, RuntimeSecrets, SECRETS_FILE } from './secrets.js'
 import { DeploymentStore, TEST_PAUSE_POINTS, type TestPausePoint, type VerifiedVersion } from './store.js'
 
 /**
@@ -96,18 +98,47 @@ const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1'])
 const WARM_LIMIT_MS = 5_000
 /** The least a shutdown waits for running requests (deploy API uploads have no trigger timeout). */
 const MIN_DRAIN_MS = 5_000
+/** What the public (an endpoint, /healthz) is told when the active version cannot run; details go to stderr. */
+const CANNOT_RUN_MESSAGE = 'The active version cannot run; see the server log.'
 
+/** Locks the data dir (one server per data dir), starts, and unlocks it when closed. */
 export async function startServe(options: ServeOptions): Promise<ServeSession> {
+  await mkdir(options.dataDir, { recursive: true, mode: 0o700 })
+  const lock = await lockDataDir(options.dataDir)
+  let session: ServeSession
+  try {
+    session = await startLocked(options)
+  } catch (error) {
+    await lock.release()
+    throw error
+  }
+  return {
+    url: session.url,
+    close: async () => {
+      try {
+        await session.close()
+      } finally {
+        await lock.release()
+      }
+    },
+  }
+}
+
+async function startLocked(options: ServeOptions): Promise<ServeSession> {
   const emit = (event: ServeEventBody) => options.onEvent({ ...event, time: new Date().toISOString() })
   const warn = (message: string) => emit({ type: 'warning', message })
   const { dataDir } = options
-  await mkdir(dataDir, { recursive: true, mode: 0o700 })
 
   const pause = testPause(options.env, warn)
   const store = await DeploymentStore.open({ dataDir, ...(pause ? { pause } : {}) })
   for (const problem of store.problems) warn(problem)
   const master = await resolveMasterKey(dataDir, options.env)
   if (master.warning) warn(master.warning)
+  if (master.generated) {
+    warn(
+      `generated the master key in ${master.source}, beside ${SECRETS_FILE}: anyone with a copy of the data dir can read the secrets. In production, set ${MASTER_KEY_ENV} (32 bytes, base64 or hex) and keep no ${MASTER_KEY_FILE} in the data dir.`,
+    )
+  }
   const secrets = await RuntimeSecrets.open(dataDir, master)
   const token = await resolveToken(dataDir, options.env)
   const metrics = new RuntimeMetrics()
@@ -118,29 +149,51 @@ export async function startServe(options: ServeOptions): Promise<ServeSession> {
   let serving: ServingVersion | undefined
   /** What `active.json` names, even when that version cannot run. */
   let activeOnDisk: string | null = null
-  let damaged: { version: string | null; reason: string } | undefined
+  /** The version active before it (what a default rollback goes back to). */
+  let previousOnDisk: string | null = null
+  /** Set when `active.json` names a version that cannot run: nothing is served. */
+  let damaged = false
 
   try {
     const pointer = await store.readActive()
     if (pointer) {
       activeOnDisk = pointer.version
+      previousOnDisk = pointer.previous
       serving = makeVersion(await store.load(pointer.version))
-      void serving.warm().catch((error: unknown) => warn(`could not start the sandbox: ${String(error)}`))
+      const id = serving.id
+      void serving
+        .warm()
+        .catch((error: unknown) =>
+          warn(
+            `the active version ${id} did not start: ${error instanceof Error ? error.message : String(error)}`,
+          ),
+        )
     }
   } catch (error) {
     if (!(error instanceof CentraliError)) throw error
-    damaged = { version: activeOnDisk, reason: error.message }
+    damaged = true
     warn(
       `THE ACTIVE VERSION CANNOT RUN, so nothing is served: ${error.message} Endpoints answer 503 NO_ACTIVE_VERSION until a version is activated (centrali rollback <version>, or deploy again).`,
     )
   }
 
   const activations = createSerialQueue()
-  const activate = (id: string) =>
+  /** `expectedActive` (when given) must be what serves now: a deploy planned against it, not another. */
+  const activate = (id: string, expectedActive?: string | null) =>
     activations(async () => {
+      const current = serving?.id ?? null
+      if (expectedActive !== undefined && expectedActive !== current) {
+        throw new ApiError(
+          409,
+          'ACTIVE_CHANGED',
+          `${current ?? 'No version'} is active now, not ${expectedActive ?? 'none'} as the request expected; ${id} was not activated.`,
+          'Another deploy or rollback came first: see what is active, then try again.',
+        )
+      }
       const previous = activeOnDisk
       if (serving?.id === id) return { active: id, previous }
-      // Read and checked whole before anything changes: a version that cannot run is never switched to.
+      // Read, checked and loaded in the sandbox before anything changes: a version that cannot run is
+      // never switched to.
       const next = makeVersion(await store.load(id))
       try {
         await next.warm()
@@ -152,7 +205,8 @@ export async function startServe(options: ServeOptions): Promise<ServeSession> {
       const retired = serving
       serving = next
       activeOnDisk = id
-      damaged = undefined
+      previousOnDisk = previous
+      damaged = false
       void retired?.retire()
       emit({ type: 'activate', version: id, previous })
       return { active: id, previous }
@@ -249,7 +303,7 @@ export async function startServe(options: ServeOptions): Promise<ServeSession> {
 
   async function answerWithoutVersion(trigger: string, params: ExecutionParams): Promise<InvocationReport> {
     const message = damaged
-      ? `Nothing is served: ${damaged.reason} Activate another version.`
+      ? CANNOT_RUN_MESSAGE
       : 'No version is active on this server yet; deploy one with `centrali deploy`.'
     const report = failure('NO_ACTIVE_VERSION', message, 503)
     record(params.requestId, trigger, null, report, 0)
@@ -295,12 +349,14 @@ export async function startServe(options: ServeOptions): Promise<ServeSession> {
     metrics,
     metricsPublic: LOOPBACK_HOSTS.has(options.host),
     activeVersion: () => serving?.id ?? null,
+    previousVersion: () => previousOnDisk,
     activate,
-    health: () => ({
-      ok: true,
-      version: serving?.id ?? null,
-      ...(damaged ? { error: { code: 'NO_ACTIVE_VERSION', message: damaged.reason } } : {}),
-    }),
+    // A server with nothing deployed yet is healthy (it must be reachable to be deployed to); one whose
+    // active version cannot run is not.
+    health: () =>
+      damaged
+        ? { ok: false, version: null, error: { code: 'NO_ACTIVE_VERSION', message: CANNOT_RUN_MESSAGE } }
+        : { ok: true, version: serving?.id ?? null },
     onDeployed: (version) =>
       emit({
         type: 'deploy',
@@ -315,7 +371,14 @@ export async function startServe(options: ServeOptions): Promise<ServeSession> {
 
   let server: EndpointServer
   try {
-    server = await startEndpointServer({ host: options.host, port: options.port, route, fallback: api })
+    server = await startEndpointServer({
+      host: options.host,
+      port: options.port,
+      route,
+      fallback: api,
+      // A 50 MiB upload on a slow link: as long as `centrali deploy` waits for it.
+      requestTimeoutMs: UPLOAD_TIMEOUT_MS,
+    })
   } catch (error) {
     await Promise.all([...live].map((version) => version.close()))
     // A token no one saw must not stay: the next start generates and shows a new one.
@@ -399,19 +462,34 @@ class ServingVersion {
     if (this.users === 0 && this.retired) void this.close()
   }
 
-  /** Starts the workers and loads every trigger's code, so the first request after a switch waits for nothing. */
+  /**
+   * Starts the workers and loads every trigger's code, so the first request after a switch waits for
+   * nothing. Code the sandbox refuses to load (a syntax error) fails with 422 VERSION_CANNOT_LOAD; a
+   * load still running after WARM_LIMIT_MS is not waited for.
+   */
   async warm(): Promise<void> {
     const pool = this.acquire()
     try {
-      const loads = Object.values(this.manifest.triggers).map((trigger) =>
-        pool.preload(this.builds.get(trigger.function)!, trigger.memoryMb ?? DEFAULT_MEMORY_MB),
-      )
+      const loads = Object.values(this.manifest.triggers).map(async (trigger) => {
+        const build = this.builds.get(trigger.function)!
+        const error = await pool.preload(build, trigger.memoryMb ?? DEFAULT_MEMORY_MB)
+        return error === undefined ? undefined : { fn: trigger.function, error }
+      })
       let timer: ReturnType<typeof setTimeout> | undefined
-      await Promise.race([
+      const results = await Promise.race([
         Promise.all(loads),
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, WARM_LIMIT_MS))),
+        new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), WARM_LIMIT_MS))),
       ])
       clearTimeout(timer)
+      const failed = results?.find((result) => result !== undefined)
+      if (failed) {
+        throw new ApiError(
+          422,
+          'VERSION_CANNOT_LOAD',
+          `Version ${this.id} cannot run: function ${failed.fn} does not load in the sandbox: ${failed.error.message}`,
+          'Fix the function and deploy again; the active version keeps serving.',
+        )
+      }
     } finally {
       this.release()
     }

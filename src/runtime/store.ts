@@ -1,12 +1,10 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { writeFileAtomic } from '../shared/atomic-write.js'
+import { createFileExclusive, FileExistsError, writeFileAtomic } from '../shared/atomic-write.js'
 import { CentraliError } from '../shared/errors.js'
 import { ApiError } from './errors.js'
 import {
-  createFileExclusive,
   createSerialQueue,
-  FileExistsError,
   readTextIfExists,
   removeTemporaryFiles,
   sha256Hex,
@@ -164,7 +162,7 @@ export class DeploymentStore {
           400,
           'BUNDLE_MISSING',
           `The bundle ${hash} of function ${functions.join(', ')} was not uploaded${stored.reason === 'missing' ? ' and is not stored' : `, and the stored copy ${stored.reason}`}; nothing was stored.`,
-          'Send the bundle in "bundles" (centrali deploy does when the server lacks it).',
+          'Include every bundle the manifest names in "bundles", as `centrali deploy` does; deploy again.',
         )
       }
       for (const hash of needed.keys()) {
@@ -180,9 +178,19 @@ export class DeploymentStore {
 
       const createdAt = new Date().toISOString()
       const size = [...sizes.values()].reduce((total, bytes) => total + bytes, 0)
+      // Each function's size is its stored bundle's, whatever the client said.
+      const manifest: Manifest = {
+        ...upload.manifest,
+        functions: Object.fromEntries(
+          Object.entries(upload.manifest.functions).map(([name, fn]) => [
+            name,
+            { bundle: fn.bundle, size: sizes.get(fn.bundle)! },
+          ]),
+        ),
+      }
       for (;;) {
         const id = `v${this.nextNumber}`
-        const version: StoredVersion = { id, createdAt, size, manifest: upload.manifest }
+        const version: StoredVersion = { id, createdAt, size, manifest }
         try {
           await createFileExclusive(
             join(this.dataDir, VERSIONS_DIR, `${id}.json`),

@@ -162,11 +162,14 @@ export class SandboxPool {
     return this.pick(memoryMb).ready
   }
 
-  /** Starts the worker for `memoryMb` and hands it the build, so the first invocation finds both ready. */
-  async preload(build: LoadedCode, memoryMb: number): Promise<void> {
+  /**
+   * Starts the worker for `memoryMb` and hands it the build, so the first invocation finds both
+   * ready. Resolves to the error when the code does not load (FUNCTION_LOAD_FAILED).
+   */
+  async preload(build: LoadedCode, memoryMb: number): Promise<SerializedError | undefined> {
     const slot = this.pick(memoryMb)
     await slot.ready
-    if (!slot.dead) await this.ensureLoaded(slot, build)
+    return slot.dead ? undefined : this.ensureLoaded(slot, build)
   }
 
   async invoke(request: InvocationRequest): Promise<InvocationOutcome> {

@@ -37,6 +37,8 @@ export interface EndpointServerOptions {
   /** Trigger names for the 404 message; omit to not list them (a production server). */
   knownTriggers?: () => string[]
   maxBodyBytes?: number
+  /** How long a request may take to arrive whole, headers and body (default 60 s; serve takes uploads). */
+  requestTimeoutMs?: number
   onRequest?: (event: RequestEvent) => void
   /**
    * Paths other than `/endpoints/<trigger>` (`serve` mounts its deploy API, `/healthz` and `/metrics`
@@ -55,6 +57,7 @@ export interface EndpointServer {
 }
 
 export const MAX_BODY_BYTES = 1024 * 1024
+const DEFAULT_REQUEST_TIMEOUT_MS = 60_000
 
 interface ErrorBody {
   code: string
@@ -80,7 +83,7 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
   })
   // Slow clients: a request must send its headers and its body in bounded time.
   server.headersTimeout = 10_000
-  server.requestTimeout = 60_000
+  server.requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
   server.keepAliveTimeout = 5_000
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {

@@ -9,7 +9,7 @@ import { execa, type ResultPromise } from 'execa'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { buildFunction } from '../../src/build/bundle.js'
 import type { ServeEvent } from '../../src/runtime/server.js'
-import type { Manifest, UploadRequest, VersionInfo } from '../../src/runtime/protocol.js'
+import type { Manifest, UploadRequest, VersionInfo, VersionList } from '../../src/runtime/protocol.js'
 import { CLI, createSandbox, type Sandbox } from '../helpers/cli.js'
 
 /**
@@ -355,10 +355,10 @@ async function deploy(serve: Serve, spec: VersionSpec): Promise<string> {
 const errorCode = (answer: Answer) => (answer.body as { error?: { code?: string } }).error?.code
 const errorMessage = (answer: Answer) => (answer.body as { error?: { message?: string } }).error?.message
 
-async function versions(serve: Serve): Promise<{ active: string | null; versions: VersionInfo[] }> {
+async function versions(serve: Serve): Promise<VersionList> {
   const answer = await serve.api('GET', '/v1/versions')
   expect(answer.status, answer.text).toBe(200)
-  return answer.body as { active: string | null; versions: VersionInfo[] }
+  return answer.body as VersionList
 }
 
 /** Every file under the data dir (recursively), with its bytes. */
@@ -484,6 +484,8 @@ describe('starting and the token', () => {
         expect(result.stderr).toContain('--port')
         expect(result.stderr).not.toContain('crt_')
         expect(dataFiles().map((file) => file.path)).not.toContain(join(dataDir, 'token.json'))
+        // The data dir is unlocked again.
+        expect(dataFiles().map((file) => file.path)).not.toContain(join(dataDir, 'serve.lock'))
       } finally {
         await new Promise<void>((resolve) => blocker.close(() => resolve()))
       }
@@ -501,7 +503,45 @@ describe('starting and the token', () => {
       expect(readFileSync(key, 'utf8').trim()).toMatch(/^[A-Za-z0-9+/]{43}=$/)
       expect(statSync(key).mode & 0o777).toBe(0o600)
       expect(statSync(folder).mode & 0o777).toBe(0o700)
+      expect(readdirSync(folder).filter((name) => name.endsWith('.tmp'))).toEqual([])
+      // Generating the key says, once, that it sits beside the secrets it protects.
+      const warning =
+        /generated the master key in .*master\.key, beside secrets\.json: anyone with a copy of the data dir can read the secrets\. In production, set CENTRALI_MASTER_KEY/
+      expect(serve.stderr()).toMatch(warning)
+      expect(serve.stderr().match(new RegExp(warning.source, 'g'))).toHaveLength(1)
       await stop(serve)
+      const again = await startServe({ defaultDataDir: true })
+      await stop(again)
+      expect(again.stderr()).not.toContain('generated the master key')
+    },
+    T,
+  )
+
+  it(
+    'one serve per data dir: a second start exits 1 with DATA_DIR_IN_USE naming the pid; after a SIGKILL the next start takes the lock over',
+    async () => {
+      const first = await startServe()
+      const lock = join(dataDir, 'serve.lock')
+      expect(readFileSync(lock, 'utf8').trim()).toBe(String(first.child.pid))
+      expect(statSync(lock).mode & 0o777).toBe(0o600)
+      const second = await sandbox.run(['serve', '--port', '0', '--data-dir', dataDir, '--json'], {
+        env: { CENTRALI_RUNTIME_TOKEN: TOKEN },
+      })
+      expect(second.exitCode, second.stderr).toBe(1)
+      const refusal = second.json<{ error: { code: string; message: string } }>().error
+      expect(refusal.code).toBe('DATA_DIR_IN_USE')
+      expect(refusal.message).toContain(`pid ${first.child.pid}`)
+      // The refused start changed nothing: the first still serves and still holds the lock.
+      expect((await first.api('GET', '/v1/versions')).status).toBe(200)
+      expect(readFileSync(lock, 'utf8').trim()).toBe(String(first.child.pid))
+
+      await kill(first)
+      const next = await startServe()
+      expect(readFileSync(lock, 'utf8').trim()).toBe(String(next.child.pid))
+      expect((await next.api('GET', '/v1/versions')).status).toBe(200)
+      // A clean exit unlocks it.
+      await stop(next)
+      expect(readdirSync(dataDir)).not.toContain('serve.lock')
     },
     T,
   )
@@ -561,8 +601,7 @@ describe('deploy API', () => {
       expect(line.durationMs).toBeGreaterThanOrEqual(0)
 
       const listed = await versions(serve)
-      expect(listed.active).toBe('v1')
-      expect(listed.versions).toEqual([{ ...version, active: true }])
+      expect(listed).toEqual({ active: 'v1', previous: null, versions: [{ ...version, active: true }] })
       const manifest = await serve.api('GET', '/v1/manifest')
       expect(manifest.body).toEqual({
         version: { ...version, active: true },
@@ -686,6 +725,8 @@ describe('deploy API', () => {
       expect((await serve.post('hello')).body).toEqual({ code: 'one', param: 'one' })
       const listed = await versions(serve)
       expect(listed.active).toBe('v1')
+      // The version active before the current one: what a default rollback goes back to.
+      expect(listed.previous).toBe('v2')
       expect(listed.versions.map((version) => [version.id, version.active])).toEqual([
         ['v2', false],
         ['v1', true],
@@ -699,6 +740,7 @@ describe('deploy API', () => {
 
       const again = await startServe()
       expect((await again.next('ready')).version).toBe('v1')
+      expect(await versions(again)).toMatchObject({ active: 'v1', previous: 'v2' })
       // The first request after ready is served, by the active version.
       expect((await again.post('hello')).body).toEqual({ code: 'one', param: 'one' })
       // Ids continue after a restart.
@@ -783,6 +825,66 @@ describe('deploy API', () => {
         expect(firstNew).toBeGreaterThanOrEqual(0)
         expect(sequence.slice(firstNew)).not.toContain('old')
       }
+    },
+    T,
+  )
+
+  it(
+    'activation loads the code in the sandbox first: code that does not compile is refused with 422 VERSION_CANNOT_LOAD and the old version serves',
+    async () => {
+      const serve = await startServe()
+      await deploy(serve, marked('one'))
+      // The hash is right; the code is not JavaScript.
+      const code = 'async function run( { return "never" }\n'
+      const hash = createHash('sha256').update(code).digest('hex')
+      const id = await upload(serve, {
+        manifest: {
+          functions: { broken: { bundle: hash, size: Buffer.byteLength(code) } },
+          triggers: { hello: { type: 'endpoint', function: 'broken' } },
+          domains: [],
+        },
+        bundles: { [hash]: code },
+      })
+      const refused = await serve.api('POST', `/v1/versions/${id}/activate`)
+      expect([refused.status, errorCode(refused)], refused.text).toEqual([422, 'VERSION_CANNOT_LOAD'])
+      expect(errorMessage(refused)).toContain('function broken')
+      expect(errorMessage(refused)).toMatch(/SyntaxError|Unexpected/)
+      expect((await serve.post('hello')).body).toEqual({ code: 'one', param: 'one' })
+      expect(await versions(serve)).toMatchObject({ active: 'v1', previous: null })
+      expect(JSON.parse(await readFile(join(dataDir, 'active.json'), 'utf8'))).toMatchObject({
+        version: 'v1',
+      })
+    },
+    T,
+  )
+
+  it(
+    'activate with expectedActive: 409 ACTIVE_CHANGED naming what serves when it is not that one; nothing changes',
+    async () => {
+      const serve = await startServe()
+      // Before anything is active, null is what serves.
+      const first = await upload(serve, marked('one'))
+      const wrongFirst = await serve.api('POST', `/v1/versions/${first}/activate`, { expectedActive: 'v1' })
+      expect([wrongFirst.status, errorCode(wrongFirst)]).toEqual([409, 'ACTIVE_CHANGED'])
+      const made = await serve.api('POST', `/v1/versions/${first}/activate`, { expectedActive: null })
+      expect([made.status, made.body]).toEqual([200, { active: 'v1', previous: null }])
+
+      const second = await upload(serve, marked('two'))
+      for (const expectedActive of [null, 'v9']) {
+        const answer = await serve.api('POST', `/v1/versions/${second}/activate`, { expectedActive })
+        expect([answer.status, errorCode(answer)]).toEqual([409, 'ACTIVE_CHANGED'])
+        expect(errorMessage(answer)).toContain('v1 is active now')
+      }
+      for (const body of [{ expectedActive: 1 }, { expectedActive: 'latest' }, ['v1']]) {
+        const answer = await serve.api('POST', `/v1/versions/${second}/activate`, body)
+        expect([answer.status, errorCode(answer)], JSON.stringify(body)).toEqual([400, 'BAD_REQUEST'])
+      }
+      expect((await serve.post('hello')).body).toEqual({ code: 'one', param: 'one' })
+      expect((await versions(serve)).active).toBe('v1')
+
+      const switched = await serve.api('POST', `/v1/versions/${second}/activate`, { expectedActive: 'v1' })
+      expect([switched.status, switched.body]).toEqual([200, { active: 'v2', previous: 'v1' }])
+      expect((await serve.post('hello')).body).toEqual({ code: 'two', param: 'two' })
     },
     T,
   )
@@ -899,6 +1001,39 @@ describe('secrets', () => {
     },
     T,
   )
+
+  it(
+    'BAD_JSON says where the body stops being JSON, never its text; names over 128 characters are refused',
+    async () => {
+      const serve = await startServe()
+      const SECRET = 'sk-live-NOTJSON-4c3b2a1908f7e6d5'
+      for (const body of [`{"value": ${SECRET}}`, `{"value": "${SECRET}`, `{"value": "${SECRET}" "x"}`]) {
+        const answer = await request(`${serve.url}/v1/secrets/API_KEY`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          body,
+        })
+        expect([answer.status, errorCode(answer)], body).toEqual([400, 'BAD_JSON'])
+        expect(errorMessage(answer)).toMatch(/^The request body is not JSON: /)
+        expect(answer.text).not.toContain(SECRET.slice(8))
+        expect(answer.text).not.toContain(SECRET.slice(0, 8))
+      }
+      const located = await request(`${serve.url}/v1/secrets/API_KEY`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${TOKEN}` },
+        body: `{"value": "${SECRET}" "x"}`,
+      })
+      expect(errorMessage(located)).toContain(`position ${`{"value": "${SECRET}" `.length}`)
+      expect(serve.stdout() + serve.stderr()).not.toContain(SECRET)
+
+      const longest = `K${'_'.repeat(127)}`
+      expect((await serve.api('PUT', `/v1/secrets/${longest}`, { value: 'x' })).status).toBe(200)
+      const tooLong = await serve.api('PUT', `/v1/secrets/${longest}X`, { value: 'x' })
+      expect([tooLong.status, errorCode(tooLong)]).toEqual([400, 'BAD_REQUEST'])
+      expect(errorMessage(tooLong)).toContain('at most 128')
+    },
+    T,
+  )
 })
 
 describe('damage and crashes', () => {
@@ -935,15 +1070,28 @@ describe('damage and crashes', () => {
       )
       expect(restarted.stderr()).toContain(hash)
       expect((await restarted.next('ready')).version).toBeNull()
+      // The public is told nothing can run, not why: the details (paths, fs errors) stay on stderr.
       const health = await request(`${restarted.url}/healthz`)
-      expect(health.status).toBe(200)
-      expect(health.body).toMatchObject({ ok: true, version: null, error: { code: 'NO_ACTIVE_VERSION' } })
+      expect(health.status).toBe(503)
+      expect(health.body).toEqual({
+        ok: false,
+        version: null,
+        error: { code: 'NO_ACTIVE_VERSION', message: 'The active version cannot run; see the server log.' },
+      })
       const answer = await restarted.post('hello')
       expect([answer.status, errorCode(answer)]).toEqual([503, 'NO_ACTIVE_VERSION'])
+      expect(errorMessage(answer)).toBe('The active version cannot run; see the server log.')
+      for (const text of [health.text, answer.text]) {
+        expect(text).not.toContain(hash)
+        expect(text).not.toContain(dataDir)
+        expect(text).not.toContain('bundles')
+      }
       expect((await restarted.api('POST', '/v1/versions/v2/activate')).status).toBe(409)
       // Another version can be activated to recover.
       expect(await activate(restarted, 'v1')).toEqual({ active: 'v1', previous: 'v2' })
       expect((await restarted.post('hello')).body).toEqual({ code: 'one', param: 'one' })
+      const healthy = await request(`${restarted.url}/healthz`)
+      expect([healthy.status, healthy.body]).toEqual([200, { ok: true, version: 'v1' }])
     },
     T,
   )

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto'
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { resolveToken } from '../../src/runtime/auth.js'
 import { RuntimeMetrics } from '../../src/runtime/metrics.js'
 import { resolveMasterKey, RuntimeSecrets } from '../../src/runtime/secrets.js'
+import { assertSecretName } from '../../src/secrets/store.js'
 
 /** The server's token, master key, encrypted secrets and metrics, on a real temp folder. */
 
@@ -73,6 +74,28 @@ describe('master key and secrets', () => {
         code: 'MASTER_KEY_INVALID',
       })
     }
+  })
+
+  it('a generated master.key is whole or absent: concurrent first starts all get the one key, and say it was generated once', async () => {
+    const starts = await Promise.all(Array.from({ length: 12 }, () => resolveMasterKey(dataDir, {})))
+    const key = starts[0]!.key
+    expect(starts.every((start) => start.key.equals(key))).toBe(true)
+    expect(starts.filter((start) => start.generated === true)).toHaveLength(1)
+    expect(await readFile(join(dataDir, 'master.key'), 'utf8')).toBe(`${key.toString('base64')}\n`)
+    expect((await stat(join(dataDir, 'master.key'))).mode & 0o777).toBe(0o600)
+    expect((await readdir(dataDir)).filter((name) => name.endsWith('.tmp'))).toEqual([])
+    expect((await resolveMasterKey(dataDir, {})).generated).toBeUndefined()
+  })
+
+  it('secret names: up to 128 characters, as the local store allows', async () => {
+    const secrets = await RuntimeSecrets.open(dataDir, await resolveMasterKey(dataDir, {}))
+    const longest = `A${'B'.repeat(127)}`
+    await expect(secrets.set(longest, 'x')).resolves.toMatchObject({ name: longest })
+    expect(() => assertSecretName(longest)).not.toThrow()
+    expect(() => secrets.set(`${longest}C`, 'x')).toThrow(expect.objectContaining({ code: 'BAD_REQUEST' }))
+    expect(() => assertSecretName(`${longest}C`)).toThrow(
+      expect.objectContaining({ code: 'SECRET_NAME_INVALID' }),
+    )
   })
 
   it('stores values encrypted, reveals them per call, rotates, removes, and lists names only', async () => {

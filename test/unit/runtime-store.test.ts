@@ -58,6 +58,20 @@ describe('uploads', () => {
     expect((await reopened.upload(uploadOf('three'))).id).toBe('v3')
   })
 
+  it("keeps each function's size as its stored bundle's, not what the client said", async () => {
+    const store = await DeploymentStore.open({ dataDir })
+    const upload = uploadOf('twelve bytes')
+    upload.manifest.functions.fn!.size = 999_999
+    const version = await store.upload(upload)
+    expect(version.manifest.functions.fn!.size).toBe(12)
+    expect(version.size).toBe(12)
+    // So is a bundle already stored and not sent again.
+    const again = await store.upload({ ...uploadOf('twelve bytes'), bundles: {} })
+    expect(again.manifest.functions.fn!.size).toBe(12)
+    const reopened = await DeploymentStore.open({ dataDir })
+    expect(reopened.get(version.id)!.manifest.functions.fn!.size).toBe(12)
+  })
+
   it('gives concurrent uploads distinct ids in a row', async () => {
     const store = await DeploymentStore.open({ dataDir })
     const ids = await Promise.all(Array.from({ length: 20 }, (_, i) => store.upload(uploadOf(`code ${i}`))))
