@@ -7,8 +7,8 @@ import { executeRollback, planRollback, type RollbackResult } from '../deploy/ve
 
 export default class Rollback extends BaseCommand {
   static override summary = 'Activate an earlier version on a target.'
-  static override description = `Without a version, activates the one deployed just before the active one (so a second rollback
-goes back one more). Versions are kept whole on the target, so this is instant; \`centrali versions\`
+  static override description = `Without a version, activates the one that was active before the current one, so a second
+rollback undoes the first. Versions are kept whole on the target, so this is instant; \`centrali versions\`
 lists them.`
 
   static override examples = [
@@ -19,7 +19,7 @@ lists them.`
 
   static override args = {
     version: Args.string({
-      description: 'Version to activate, such as v3 (default: the one before the active one).',
+      description: 'Version to activate, such as v3 or 3 (default: the one active before the current one).',
     }),
   }
 

@@ -1,4 +1,12 @@
-import { API_PREFIX, type Manifest, type UploadRequest, type VersionInfo } from '../runtime/protocol.js'
+import {
+  API_PREFIX,
+  UPLOAD_TIMEOUT_MS,
+  type ActivateRequest,
+  type Manifest,
+  type UploadRequest,
+  type VersionInfo,
+  type VersionList,
+} from '../runtime/protocol.js'
 import { CentraliError, UserError } from '../shared/errors.js'
 import type { RuntimeTarget } from './target.js'
 
@@ -11,10 +19,7 @@ export interface ActiveManifest {
   manifest: Manifest
 }
 
-export interface VersionList {
-  active: string | null
-  versions: VersionInfo[]
-}
+export type { VersionList }
 
 export interface Activation {
   active: string
@@ -31,7 +36,8 @@ export interface RuntimeClient {
   activeManifest(): Promise<ActiveManifest | null>
   versions(): Promise<VersionList>
   upload(request: UploadRequest): Promise<VersionInfo>
-  activate(versionId: string): Promise<Activation>
+  /** With `expectedActive`, only if that version serves now (else RuntimeApiError ACTIVE_CHANGED). */
+  activate(versionId: string, request?: ActivateRequest): Promise<Activation>
   /** Names only: the API never returns a value. */
   secrets(): Promise<RemoteSecret[]>
   putSecret(name: string, value: string): Promise<RemoteSecret>
@@ -54,7 +60,6 @@ export interface RuntimeClientOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000
-const UPLOAD_TIMEOUT_MS = 300_000
 
 export function createRuntimeClient(options: RuntimeClientOptions): RuntimeClient {
   const { target } = options
@@ -116,14 +121,15 @@ export function createRuntimeClient(options: RuntimeClientOptions): RuntimeClien
     },
     async versions() {
       const { data } = await call('GET', '/versions')
-      return expectShape<VersionList>(data, ['versions'], 'GET /versions')
+      const list = expectShape<VersionList>(data, ['versions'], 'GET /versions')
+      return { ...list, previous: list.previous ?? null }
     },
     async upload(request) {
       const { data } = await call('POST', '/deployments', request, UPLOAD_TIMEOUT_MS)
       return expectShape<{ version: VersionInfo }>(data, ['version'], 'POST /deployments').version
     },
-    async activate(versionId) {
-      const { data } = await call('POST', `/versions/${encodeURIComponent(versionId)}/activate`)
+    async activate(versionId, request) {
+      const { data } = await call('POST', `/versions/${encodeURIComponent(versionId)}/activate`, request)
       return expectShape<Activation>(data, ['active'], 'POST /versions/…/activate')
     },
     async secrets() {
@@ -212,9 +218,10 @@ function networkError(
   const cause = error instanceof Error ? error.cause : undefined
   const code =
     cause instanceof Error && 'code' in cause && typeof cause.code === 'string' ? cause.code : undefined
+  // Never the error's own message: fetch quotes a header it refuses, and a header holds the token.
+  const name = cause instanceof Error ? cause.name : error instanceof Error ? error.name : typeof error
   const reason =
-    (code === undefined ? undefined : NETWORK_REASONS[code]) ??
-    (cause instanceof Error ? cause.message : error instanceof Error ? error.message : String(error))
+    (code === undefined ? undefined : NETWORK_REASONS[code]) ?? `the request failed (${code ?? name})`
   return new UserError('RUNTIME_UNREACHABLE', `Could not reach the runtime at ${url}: ${reason}.`, {
     hint: `Check targets.${target.name}.url in centrali.json and that \`centrali serve\` runs there.`,
     cause: error,

@@ -1,7 +1,7 @@
 import { loadProject, type LoadOptions } from '../project/load.js'
 import { MAX_UPLOAD_BYTES, type UploadRequest, type VersionInfo } from '../runtime/protocol.js'
-import { UserError } from '../shared/errors.js'
-import { createRuntimeClient, type RuntimeClient } from './api-client.js'
+import { CentraliError, UserError } from '../shared/errors.js'
+import { createRuntimeClient, type Activation, type RuntimeClient } from './api-client.js'
 import { bundleFunctions, deployManifest, uploadRequest, writeDeployFiles } from './bundle.js'
 import { computePlan, formatBytes, secretsPushCommand, type DeployPlan } from './plan.js'
 import {
@@ -122,17 +122,52 @@ export async function executeDeploy(prepared: PreparedDeploy, deps: DeployDeps):
     () => client.upload(request),
     (version) => `${version.id}, ${formatBytes(bytes)} sent`,
   )
-  const activation = await deps.step(
-    `Activating ${version.id}`,
-    () => client.activate(version.id),
-    (activation) => (activation.previous === null ? 'first version' : `replaces ${activation.previous}`),
-  )
+  let activation: Activation
+  try {
+    activation = await deps.step(
+      `Activating ${version.id}`,
+      // Only over what the plan was made against: a deploy that landed meanwhile is not replaced unseen.
+      () => client.activate(version.id, { expectedActive: prepared.plan.active }),
+      (activation) => (activation.previous === null ? 'first version' : `replaces ${activation.previous}`),
+    )
+  } catch (error) {
+    throw await notActivated(error, version.id, client)
+  }
   return {
     ...dryRunResult(prepared),
     dryRun: false,
     version: { ...version, active: true },
     previous: activation.previous,
   }
+}
+
+/** An activation that failed after the upload: say so, and which version still serves. */
+async function notActivated(error: unknown, id: string, client: RuntimeClient): Promise<unknown> {
+  if (!(error instanceof CentraliError)) return error
+  const active = await client.versions().then(
+    (list) => list.active,
+    () => undefined,
+  )
+  const serving =
+    active === undefined
+      ? 'which version serves could not be read'
+      : active === null
+        ? 'no version is active'
+        : `${active} still serves`
+  if (error.code === 'ACTIVE_CHANGED') {
+    return new UserError(
+      'ACTIVE_CHANGED',
+      `${id} was uploaded but not activated: ${active ?? 'another version'} is now active (someone deployed meanwhile); run deploy again`,
+      {
+        hint: 'A new deploy compares against what is active now; `centrali versions` shows both.',
+        cause: error,
+      },
+    )
+  }
+  return new UserError(error.code, `${id} was uploaded but not activated, so ${serving}: ${error.message}`, {
+    ...(error.hint === undefined ? {} : { hint: error.hint }),
+    cause: error,
+  })
 }
 
 export function dryRunResult(prepared: PreparedDeploy): DeployResult {

@@ -87,7 +87,7 @@ export function resolveRuntimeTarget(
     )
   }
   const tokenEnv = target.tokenEnv ?? DEFAULT_TOKEN_ENV
-  const token = env[tokenEnv]
+  const token = env[tokenEnv]?.trim()
   if (token === undefined || token === '') {
     throw new UserError(
       'DEPLOY_TOKEN_MISSING',
@@ -95,6 +95,14 @@ export function resolveRuntimeTarget(
       {
         hint: `Set ${tokenEnv} to the token of the runtime at ${url.origin}${target.tokenEnv === undefined ? ` (or name another variable in targets.${name}.tokenEnv)` : ''}.`,
       },
+    )
+  }
+  // Only printable ASCII goes in a header; the token is never echoed, not even in this refusal.
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new UserError(
+      'DEPLOY_TOKEN_INVALID',
+      `The deploy token in ${tokenEnv} has characters a token cannot have (spaces, line breaks, control or non-ASCII characters); it was not sent.`,
+      { hint: `Set ${tokenEnv} to the token exactly as the runtime printed it, on one line.` },
     )
   }
   return { name, url: `${url.origin}${url.pathname.replace(/\/+$/, '')}`, tokenEnv, token }

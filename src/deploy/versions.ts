@@ -8,6 +8,8 @@ import { endpointUrl, resolveRuntimeTarget, summarizeTarget, type TargetSummary 
 export interface VersionsResult {
   target: TargetSummary
   active: string | null
+  /** The version active before the current one: what `rollback` goes back to. */
+  previous: string | null
   /** Newest first, as the runtime lists them. */
   versions: VersionInfo[]
 }
@@ -27,8 +29,8 @@ export async function listVersions(
   deps: Pick<DeployDeps, 'fetch'> = {},
 ): Promise<VersionsResult> {
   const { target, client } = await connect(options, deps)
-  const { active, versions } = await client.versions()
-  return { target, active, versions }
+  const { active, previous, versions } = await client.versions()
+  return { target, active, previous, versions }
 }
 
 export interface RollbackPlan {
@@ -49,48 +51,44 @@ export interface RollbackResult {
 }
 
 /**
- * Which version a rollback activates: the one asked for, else the one uploaded just before the
- * active one (so rolling back twice goes two versions back).
+ * Which version a rollback activates: the one asked for (`v3`, or just `3`), else the one that was
+ * active before the current one, so a second rollback undoes the first (as `kubectl rollout undo`).
  */
 export async function planRollback(
   options: TargetOptions & { version?: string | undefined },
   deps: Pick<DeployDeps, 'fetch'> = {},
 ): Promise<RollbackPlan> {
   const { target, client } = await connect(options, deps)
-  const { active, versions } = await client.versions()
+  const { active, previous, versions } = await client.versions()
   const from = versions.find((version) => version.id === active) ?? null
-  if (options.version !== undefined) {
-    const to = versions.find((version) => version.id === options.version)
-    if (to === undefined) {
-      throw new UserError('VERSION_NOT_FOUND', `${target.name} has no version ${options.version}.`, {
-        hint:
-          versions.length === 0
-            ? 'Nothing has been deployed there yet.'
-            : `Versions: ${versions.map((version) => version.id).join(', ')} (see \`centrali versions\`).`,
-      })
-    }
-    return { target, from, to, client }
-  }
-  if (from === null) {
-    throw new UserError('NO_ACTIVE_VERSION', `${target.name} has no active version to roll back from.`, {
-      hint:
-        versions.length === 0
-          ? 'Deploy first with `centrali deploy`.'
-          : `Name the version to activate: \`centrali rollback ${versions[0]!.id}\`.`,
-    })
-  }
-  // Newest first: the version before the active one comes right after it in the list.
-  const to = versions[versions.indexOf(from) + 1]
-  if (to === undefined) {
+  const listed =
+    versions.length === 0
+      ? 'Nothing has been deployed there yet.'
+      : `Versions: ${versions.map((version) => version.id).join(', ')} (see \`centrali versions\`).`
+  const wanted = options.version === undefined ? previous : versionId(options.version)
+  if (wanted === null) {
+    const other = versions.find((version) => version.id !== active)
     throw new UserError(
       'NO_PREVIOUS_VERSION',
-      `${from.id} is the oldest version on ${target.name}: there is nothing before it.`,
+      `${target.name} has no previous version: nothing to roll back to.`,
       {
-        hint: 'See `centrali versions` for what is there.',
+        hint:
+          other === undefined
+            ? listed
+            : `Name the version to activate, such as \`centrali rollback ${other.id}\`. ${listed}`,
       },
     )
   }
+  const to = versions.find((version) => version.id === wanted)
+  if (to === undefined) {
+    throw new UserError('VERSION_NOT_FOUND', `${target.name} has no version ${wanted}.`, { hint: listed })
+  }
   return { target, from, to, client }
+}
+
+/** `3` is `v3`. */
+function versionId(text: string): string {
+  return /^\d+$/.test(text) ? `v${text}` : text
 }
 
 export async function executeRollback(plan: RollbackPlan): Promise<RollbackResult> {

@@ -49,6 +49,12 @@ interface StandIn {
   sourceMaps: Map<string, string>
   secrets: Map<string, { value: string; updatedAt: string }>
   active: string | null
+  /** The version active before `active`. */
+  previous: string | null
+  /** Runs once an upload is stored, before its answer (a test makes "someone else" deploy there). */
+  afterUpload?: () => void
+  /** When set, activations answer with this error (a version that does not load, say). */
+  refuseActivation?: { status: number; code: string; message: string }
   /** Every byte received on every connection, in order. */
   received(): Buffer
   connections: number
@@ -67,6 +73,7 @@ async function startStandIn(): Promise<StandIn> {
     sourceMaps: new Map(),
     secrets: new Map(),
     active: null,
+    previous: null,
     received: () => Buffer.concat(chunks),
     connections: 0,
     close: async () => undefined,
@@ -108,7 +115,8 @@ async function startStandIn(): Promise<StandIn> {
       for (const [name, fn] of Object.entries(upload.manifest.functions)) {
         const code = upload.bundles[fn.bundle] ?? runtime.bundles.get(fn.bundle)
         if (code === undefined) return fail(response, 400, 'BUNDLE_MISSING', `function ${name}`)
-        if (Buffer.byteLength(code) !== fn.size) return fail(response, 400, 'BAD_REQUEST', `size of ${name}`)
+        // The server trusts the bundle, not the client's size.
+        fn.size = Buffer.byteLength(code)
         size += fn.size
       }
       for (const [hash, code] of Object.entries(upload.bundles)) runtime.bundles.set(hash, code)
@@ -124,18 +132,39 @@ async function startStandIn(): Promise<StandIn> {
         manifest: upload.manifest,
       }
       runtime.versions.push(version)
+      runtime.afterUpload?.()
       return send(response, 201, { version: info(version) })
     }
     if (method === 'GET' && path === '/v1/versions') {
-      return send(response, 200, { active: runtime.active, versions: runtime.versions.map(info).reverse() })
+      return send(response, 200, {
+        active: runtime.active,
+        previous: runtime.previous,
+        versions: runtime.versions.map(info).reverse(),
+      })
     }
     if (method === 'POST' && (match = path.match(/^\/v1\/versions\/([^/]+)\/activate$/))) {
       const id = decodeURIComponent(match[1]!)
+      // The optional body: { "expectedActive": "v4" | null }.
+      const request = body === '' ? {} : parse<{ expectedActive?: unknown }>()
+      if (request === undefined) return
+      const { expectedActive } = request
+      if (
+        expectedActive !== undefined &&
+        expectedActive !== null &&
+        !(typeof expectedActive === 'string' && /^v[1-9]\d*$/.test(expectedActive))
+      )
+        return fail(response, 400, 'BAD_REQUEST', 'expectedActive must be a version id or null')
+      if (expectedActive !== undefined && expectedActive !== runtime.active)
+        return fail(response, 409, 'ACTIVE_CHANGED', `${runtime.active ?? 'No version'} is active now`)
       if (!runtime.versions.some((version) => version.info.id === id)) {
         return fail(response, 404, 'VERSION_NOT_FOUND', `no version ${id}`)
       }
+      const refusal = runtime.refuseActivation
+      if (refusal) return fail(response, refusal.status, refusal.code, refusal.message)
       const previous = runtime.active
+      if (id === previous) return send(response, 200, { active: id, previous })
       runtime.active = id
+      runtime.previous = previous
       return send(response, 200, { active: id, previous })
     }
     if (method === 'GET' && path === '/v1/manifest') {
@@ -489,6 +518,51 @@ describe('centrali deploy', SPAWNS_MANY, () => {
     expect(samePlan.triggers.every((trigger) => trigger.change === 'unchanged')).toBe(true)
   })
 
+  it('activates only over the version it planned against: a deploy that landed meanwhile stops it with ACTIVE_CHANGED', async () => {
+    seedTargetSecrets()
+    expect((await centrali(['deploy', '--yes'])).exitCode).toBe(0)
+    // Someone else's deploy lands between this upload and its activation.
+    runtime.afterUpload = () => {
+      runtime.afterUpload = undefined
+      const theirs = runtime.versions[0]!
+      runtime.versions.push({ ...theirs, info: { ...theirs.info, id: 'v3' } })
+      runtime.previous = runtime.active
+      runtime.active = 'v3'
+    }
+    const result = await centrali(['deploy', '--yes', '--json'])
+    expect(result.exitCode).toBe(1)
+    expect(errorOf(result)).toMatchObject({
+      code: 'ACTIVE_CHANGED',
+      message:
+        'v2 was uploaded but not activated: v3 is now active (someone deployed meanwhile); run deploy again',
+    })
+    const activation = writes().at(-1)!
+    expect([activation.path, JSON.parse(activation.body)]).toEqual([
+      '/v1/versions/v2/activate',
+      { expectedActive: 'v1' },
+    ])
+    expect(runtime.active).toBe('v3')
+    // The first deploy sent what it planned against too: nothing.
+    expect(JSON.parse(writes()[1]!.body)).toEqual({ expectedActive: null })
+  })
+
+  it('an activation refused after the upload says the version was uploaded, not activated, and which one still serves', async () => {
+    seedTargetSecrets()
+    expect((await centrali(['deploy', '--yes'])).exitCode).toBe(0)
+    runtime.refuseActivation = {
+      status: 422,
+      code: 'VERSION_CANNOT_LOAD',
+      message: 'Version v2 cannot run: function chat does not load in the sandbox: Unexpected token',
+    }
+    const result = await centrali(['deploy', '--yes'])
+    expect(result.exitCode).toBe(1)
+    expect(result.stderr).toContain('[VERSION_CANNOT_LOAD]')
+    expect(result.stderr).toContain('v2 was uploaded but not activated, so v1 still serves')
+    expect(result.stderr).toContain('function chat does not load')
+    expect(runtime.versions.map((version) => version.info.id)).toEqual(['v1', 'v2'])
+    expect(runtime.active).toBe('v1')
+  })
+
   it('a secret missing on the target stops the deploy with the secrets push that fixes it', async () => {
     runtime.secrets.set('CHAT_API_KEY', { value: 'x', updatedAt: new Date().toISOString() })
     const result = await centrali(['deploy', '--yes'])
@@ -561,6 +635,28 @@ describe('centrali deploy', SPAWNS_MANY, () => {
     const withIt = await centrali(['versions', '--json'], { STAGING_TOKEN: TOKEN })
     expect(withIt.exitCode, withIt.stdout).toBe(0)
     expect(runtime.connections).toBe(1)
+  })
+
+  it('a token with a line break or a space inside is refused with DEPLOY_TOKEN_INVALID, never echoed or sent; spaces around it are trimmed', async () => {
+    const token = 'deploy-token\nsk-pasted-along-9f8e7d'
+    for (const args of [
+      ['deploy', '--dry-run'],
+      ['versions', '--json'],
+      ['rollback', '--yes'],
+    ]) {
+      const result = await centrali(args, { CENTRALI_TOKEN: token })
+      expect(result.exitCode, args.join(' ')).toBe(1)
+      expect(result.stdout + result.stderr).toContain('DEPLOY_TOKEN_INVALID')
+      expect(result.stdout + result.stderr).toContain('CENTRALI_TOKEN')
+      for (const part of token.split('\n'))
+        expect(result.stdout + result.stderr).not.toContain(part.slice(-10))
+    }
+    const spaced = await centrali(['versions', '--json'], { CENTRALI_TOKEN: 'deploy token-for-tests' })
+    expect(errorOf(spaced).code).toBe('DEPLOY_TOKEN_INVALID')
+    expect(runtime.connections).toBe(0)
+    // Whitespace around it (a line break from an env file) is trimmed.
+    const trimmed = await centrali(['versions', '--json'], { CENTRALI_TOKEN: `  ${TOKEN}\n` })
+    expect(trimmed.exitCode, trimmed.stdout).toBe(0)
   })
 
   it('a 401 from the runtime is an auth error that points at the token variable', async () => {
@@ -774,28 +870,43 @@ describe('centrali versions and rollback', SPAWNS_MANY, () => {
     expect(listing.versions[2]!.size).toBe(runtime.versions[0]!.info.size)
   })
 
-  it('rollback without a version activates the one before the active one, then the one before that', async () => {
+  it('rollback without a version activates the one active before the current one; a second rollback undoes the first', async () => {
+    // v1 was active before v2, but v3 replaced v2: the rollback goes to v2, never to a version that
+    // did not serve just before.
+    await centrali(['rollback', 'v1', '--yes'])
+    await centrali(['deploy', '--yes'])
+    expect([runtime.active, runtime.previous]).toEqual(['v4', 'v1'])
     const first = await centrali(['rollback', '--yes'])
     expect(first.exitCode, first.stderr).toBe(0)
-    expect(first.stderr).toContain('v2 is now active on default (was v3)')
-    expect(first.stdout).toContain('Active on default: v2')
+    expect(first.stderr).toContain('v1 is now active on default (was v4)')
+    expect(first.stdout).toContain('Active on default: v1')
     expect(first.stdout).toContain(`${runtime.url}/endpoints/chat-endpoint`)
-    expect(runtime.active).toBe('v2')
+    expect(runtime.active).toBe('v1')
 
     const second = await centrali(['rollback', '--yes', '--json'])
-    expect(second.json()).toMatchObject({ active: { id: 'v1', active: true }, previous: 'v2', changed: true })
-    expect(runtime.active).toBe('v1')
-
-    const oldest = await centrali(['rollback', '--yes', '--json'])
-    expect(oldest.exitCode).toBe(1)
-    expect(errorOf(oldest).code).toBe('NO_PREVIOUS_VERSION')
-    expect(runtime.active).toBe('v1')
-    // Three deploys and two rollbacks activated something; the refused one did not.
-    expect(writes().filter((request) => request.path.endsWith('/activate'))).toHaveLength(5)
+    expect(second.json()).toMatchObject({ active: { id: 'v4', active: true }, previous: 'v1', changed: true })
+    expect(runtime.active).toBe('v4')
+    const listing = (await centrali(['versions', '--json'])).json<{ active: string; previous: string }>()
+    expect([listing.active, listing.previous]).toEqual(['v4', 'v1'])
   })
 
-  it('rollback VERSION activates that one; the active one is a no-op; an unknown one lists what exists', async () => {
-    const named = await centrali(['rollback', 'v1', '--yes', '--json'])
+  it('rollback with nothing before the active version is an error that lists the versions', async () => {
+    // As on a runtime where only v3 was ever activated.
+    runtime.previous = null
+    const result = await centrali(['rollback', '--yes', '--json'])
+    expect(result.exitCode).toBe(1)
+    expect(errorOf(result)).toMatchObject({
+      code: 'NO_PREVIOUS_VERSION',
+      message: 'default has no previous version: nothing to roll back to.',
+      hint: expect.stringContaining('Versions: v3, v2, v1'),
+    })
+    expect(runtime.active).toBe('v3')
+    // Three deploys activated something; the refused rollback did not.
+    expect(writes().filter((request) => request.path.endsWith('/activate'))).toHaveLength(3)
+  })
+
+  it('rollback VERSION (v1, or 1) activates that one; the active one is a no-op; an unknown one lists what exists', async () => {
+    const named = await centrali(['rollback', '1', '--yes', '--json'])
     expect(named.exitCode, named.stdout).toBe(0)
     expect(named.json()).toMatchObject({
       active: { id: 'v1', active: true },

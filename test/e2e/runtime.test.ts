@@ -248,18 +248,43 @@ describe('deploy to a real centrali serve', () => {
   )
 
   it(
-    'two concurrent deploys both succeed and leave one consistent active version',
+    'two concurrent deploys: at least one succeeds, the other only with ACTIVE_CHANGED; both versions are kept and the active one serves its code',
     async () => {
       const runtime = await startServe()
       await writeProject(runtime.url, 1)
       expect((await cli(['secrets', 'set', 'API_KEY'], SECRET)).exitCode).toBe(0)
       expect((await cli(['secrets', 'push', '--yes'])).exitCode).toBe(0)
-      const [a, b] = await Promise.all([deploy(), deploy()])
-      expect(a).not.toBe(b)
-      const versions = await cli(['versions', '--json'])
-      const listed = JSON.stringify(versions.json())
-      expect(listed).toContain(a)
-      expect(listed).toContain(b)
+      const results = await Promise.all([
+        cli(['deploy', '--yes', '--json']),
+        cli(['deploy', '--yes', '--json']),
+      ])
+      const uploaded: string[] = []
+      let succeeded = 0
+      for (const result of results) {
+        if (result.exitCode === 0) {
+          succeeded++
+          uploaded.push(result.json<{ version: { id: string } }>().version.id)
+          continue
+        }
+        // Both planned against "nothing active": the second activation finds the first one's version.
+        expect(result.exitCode, result.stderr + result.stdout).toBe(1)
+        const { error } = result.json<{ error: { code: string; message: string } }>()
+        expect(error.code).toBe('ACTIVE_CHANGED')
+        const match =
+          /^(v\d+) was uploaded but not activated: (v\d+) is now active \(someone deployed meanwhile\); run deploy again$/.exec(
+            error.message,
+          )
+        expect(match, error.message).not.toBeNull()
+        uploaded.push(match![1]!)
+      }
+      expect(succeeded).toBeGreaterThanOrEqual(1)
+      expect(new Set(uploaded).size).toBe(2)
+      const versions = (await cli(['versions', '--json'])).json<{
+        active: string
+        versions: { id: string }[]
+      }>()
+      expect(versions.versions.map((version) => version.id).sort()).toEqual([...uploaded].sort())
+      expect(uploaded).toContain(versions.active)
       const answer = await invoke(runtime)
       expect(answer.status).toBe(200)
       expect(answer.body.version).toBe(1)

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { createRuntimeClient } from '../../src/deploy/api-client.js'
 import { computePlan, renderPlan, type DeployPlan } from '../../src/deploy/plan.js'
 import { resolveRuntimeTarget } from '../../src/deploy/target.js'
 import type { ProjectConfig } from '../../src/project/schema.js'
@@ -56,6 +57,58 @@ describe('resolveRuntimeTarget', () => {
       tokenEnv: 'CENTRALI_TOKEN',
       token: 'token',
     })
+  })
+
+  it('trims the token, and refuses one with characters a header cannot carry without echoing it', () => {
+    const runtime = config({ default: { type: 'runtime', url: 'https://rt.example.com' } })
+    expect(resolveRuntimeTarget(runtime, undefined, { CENTRALI_TOKEN: ' \ttoken-1\n' }).token).toBe('token-1')
+    for (const token of [
+      'tok\nen-SECRETPART',
+      'tok en-SECRETPART',
+      'tök-SECRETPART',
+      'tok\u0000-SECRETPART',
+    ]) {
+      let error: unknown
+      try {
+        resolveRuntimeTarget(runtime, undefined, { CENTRALI_TOKEN: token })
+      } catch (caught) {
+        error = caught
+      }
+      expect(error).toBeInstanceOf(CentraliError)
+      expect((error as CentraliError).code).toBe('DEPLOY_TOKEN_INVALID')
+      expect(JSON.stringify(error) + String((error as Error).message)).not.toContain('SECRETPART')
+    }
+  })
+
+  it("a failed request is reported by URL and error code, never by the error's message (fetch quotes header values)", async () => {
+    const target = resolveRuntimeTarget(
+      config({ default: { type: 'runtime', url: 'https://rt.example.com' } }),
+      undefined,
+      env,
+    )
+    const failing = (error: unknown) =>
+      createRuntimeClient({ target, fetch: () => Promise.reject(error) })
+        .versions()
+        .then(
+          () => undefined,
+          (reason: unknown) => reason as CentraliError,
+        )
+    const invalid = await failing(
+      new TypeError('Headers.append: "Bearer SECRETPART\nx" is an invalid header value.'),
+    )
+    expect(invalid).toMatchObject({ code: 'RUNTIME_UNREACHABLE' })
+    expect(invalid!.message).toBe(
+      'Could not reach the runtime at https://rt.example.com/v1/versions: the request failed (TypeError).',
+    )
+    const cause = Object.assign(new Error('connect EWEIRD 10.0.0.1:443 SECRETPART'), { code: 'EWEIRD' })
+    const coded = await failing(new TypeError('fetch failed SECRETPART', { cause }))
+    expect(coded!.message).toBe(
+      'Could not reach the runtime at https://rt.example.com/v1/versions: the request failed (EWEIRD).',
+    )
+    const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })
+    expect((await failing(new TypeError('fetch failed', { cause: refused })))!.message).toContain(
+      'the connection was refused',
+    )
   })
 
   it('picks --target, else "default", else the only one; names the token variable when it is unset', () => {
