@@ -70,6 +70,19 @@ await build({
   logLevel: 'warning',
 })
 
+// The Cloudflare worker runtime: bundled with the project's functions at deploy time
+// (src/deploy/cloudflare.ts), so it ships as a standalone ES module with no Node built-ins.
+await build({
+  absWorkingDir: root,
+  entryPoints: { 'cloudflare/worker-runtime': 'src/cloudflare/worker-runtime.ts' },
+  outdir: 'dist',
+  bundle: true,
+  format: 'esm',
+  platform: 'neutral',
+  target: 'es2022',
+  logLevel: 'warning',
+})
+
 // The dev console: one HTML file with its script and styles inlined, served by `centrali dev`.
 const consoleScript = await build({
   absWorkingDir: root,

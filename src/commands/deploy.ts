@@ -10,6 +10,14 @@ import {
   prepareDeploy,
   type DeployResult,
 } from '../deploy/deploy.js'
+import {
+  CLOUDFLARE_SECRETS_WORDING,
+  cloudflareDryRunResult,
+  deployTargetType,
+  executeCloudflareDeploy,
+  prepareCloudflareDeploy,
+  type CloudflareDeployResult,
+} from '../deploy/cloudflare.js'
 import { renderPlan, table } from '../deploy/plan.js'
 
 export default class Deploy extends BaseCommand {
@@ -21,7 +29,12 @@ version and activates it, and prints the version and each endpoint's URL. Secret
 part of a deploy: send them once with \`centrali secrets push\`.
 
 The token comes from the environment variable named by the target's "tokenEnv" (default
-CENTRALI_TOKEN). What is sent is also written to .centrali/deploy/<target>/ for inspection.`
+CENTRALI_TOKEN). What is sent is also written to .centrali/deploy/<target>/ for inspection.
+
+A "cloudflare" target builds one Workers ES module (worker.js) and a wrangler.jsonc in
+.centrali/deploy/<target>/, runs \`wrangler deploy\` with CLOUDFLARE_API_TOKEN from the environment,
+then \`wrangler secret bulk\` with the secrets the triggers use, sent over stdin. Install wrangler
+in the project first: npm i -D wrangler.`
 
   static override examples = [
     '<%= config.bin %> deploy --dry-run',
@@ -36,7 +49,7 @@ CENTRALI_TOKEN). What is sent is also written to .centrali/deploy/<target>/ for 
     yes: confirmFlag('Deploy'),
   }
 
-  async run(): Promise<DeployResult> {
+  async run(): Promise<DeployResult | CloudflareDeployResult> {
     const { flags } = await this.parse(Deploy)
     const dryRun = flags['dry-run']
     if (!dryRun) {
@@ -48,7 +61,27 @@ CENTRALI_TOKEN). What is sent is also written to .centrali/deploy/<target>/ for 
     }
     const { output } = this
     const deps = { step: createStepRunner({ json: output.json }) }
-    const prepared = await prepareDeploy({ ...this.context(flags), target: flags.target }, deps)
+    const targetOptions = { ...this.context(flags), target: flags.target }
+    if ((await deployTargetType(targetOptions)) === 'cloudflare') {
+      const prepared = await prepareCloudflareDeploy(targetOptions, deps)
+      for (const line of renderPlan(prepared.plan, output.paint, CLOUDFLARE_SECRETS_WORDING))
+        output.result(line)
+      if (dryRun) {
+        output.info(
+          `Dry run: wrangler was not run. The Worker and its wrangler.jsonc are in ${prepared.files}/.`,
+        )
+        return cloudflareDryRunResult(prepared)
+      }
+      await confirmChange(`Deploy this to ${prepared.plan.target.url}?`, flags.yes)
+      const result = await executeCloudflareDeploy(prepared, { env: targetOptions.env }, deps)
+      output.result('')
+      output.result(output.paint('bold', `Deployed ${prepared.target.worker} to Cloudflare`))
+      for (const line of table(result.endpoints.map((endpoint) => [endpoint.trigger, endpoint.url]))) {
+        output.result(line)
+      }
+      return result
+    }
+    const prepared = await prepareDeploy(targetOptions, deps)
     for (const line of renderPlan(prepared.plan, output.paint)) output.result(line)
 
     if (dryRun) {

@@ -184,7 +184,13 @@ const MARKS = {
 } as const satisfies Record<string, [string, PlanStyle]>
 
 /** The plan as lines of text: one section each for functions, triggers, domains and secrets. */
-export function renderPlan(plan: DeployPlan, paint: PlanPaint): string[] {
+/** How a target gets its secrets, for the plan's secrets section (a runtime by default). */
+export interface SecretsWording {
+  heading: string
+  fix: (names: readonly string[]) => string
+}
+
+export function renderPlan(plan: DeployPlan, paint: PlanPaint, secretsWording?: SecretsWording): string[] {
   const heading =
     plan.active === null
       ? `Plan for ${plan.target.name} (${plan.target.url}): first deploy, nothing is active there yet`
@@ -230,7 +236,7 @@ export function renderPlan(plan: DeployPlan, paint: PlanPaint): string[] {
     )
   }
   if (plan.secrets.length > 0) {
-    lines.push(paint('bold', `Secrets on ${plan.target.name}`))
+    lines.push(paint('bold', secretsWording?.heading ?? `Secrets on ${plan.target.name}`))
     lines.push(
       ...table(
         plan.secrets.map((secret) => [
@@ -247,7 +253,8 @@ export function renderPlan(plan: DeployPlan, paint: PlanPaint): string[] {
     lines.push(
       paint(
         'red',
-        `Missing on ${plan.target.name}: ${plan.missingSecrets.join(', ')}. Send ${plan.missingSecrets.length === 1 ? 'it' : 'them'} with \`${secretsPushCommand(plan.target.name, plan.missingSecrets)}\``,
+        secretsWording?.fix(plan.missingSecrets) ??
+          `Missing on ${plan.target.name}: ${plan.missingSecrets.join(', ')}. Send ${plan.missingSecrets.length === 1 ? 'it' : 'them'} with \`${secretsPushCommand(plan.target.name, plan.missingSecrets)}\``,
       ),
     )
   }

@@ -24,15 +24,11 @@ export function summarizeTarget(target: RuntimeTarget): TargetSummary {
   return { name: target.name, url: target.url }
 }
 
-/**
- * `--target NAME`; without it the target named "default", else the only one. Only `runtime`
- * targets deploy for now; the URL must keep the token private (https, or plain http on loopback).
- */
-export function resolveRuntimeTarget(
-  config: ProjectConfig,
-  requested: string | undefined,
-  env: NodeJS.ProcessEnv,
-): RuntimeTarget {
+/** A target as centrali.json declares it, with its name. */
+export type SelectedTarget = { name: string; config: NonNullable<ProjectConfig['targets']>[string] }
+
+/** `--target NAME`; without it the target named "default", else the only one. */
+export function selectTarget(config: ProjectConfig, requested: string | undefined): SelectedTarget {
   const targets = config.targets ?? {}
   const names = Object.keys(targets)
   if (names.length === 0) {
@@ -57,11 +53,26 @@ export function resolveRuntimeTarget(
       hint: `Targets: ${names.join(', ')}.`,
     })
   }
+  return { name, config: target }
+}
+
+/**
+ * A `runtime` target (`centrali serve`); the URL must keep the token private (https, or plain http
+ * on loopback). Versions, rollback and secrets push only exist on runtime targets.
+ */
+export function resolveRuntimeTarget(
+  config: ProjectConfig,
+  requested: string | undefined,
+  env: NodeJS.ProcessEnv,
+): RuntimeTarget {
+  const { name, config: target } = selectTarget(config, requested)
   if (target.type !== 'runtime') {
     throw new UserError(
       'TARGET_UNSUPPORTED',
-      `Target "${name}" is of type "${target.type}", which this command does not support yet.`,
-      { hint: 'Deploy to a "runtime" target (`centrali serve`); Cloudflare deploys are coming.' },
+      `Target "${name}" is of type "${target.type}", which this command does not support.`,
+      {
+        hint: 'A cloudflare target has no versions here: `centrali deploy` sends its code and secrets with wrangler, and rollback is `wrangler rollback`.',
+      },
     )
   }
   const url = new URL(target.url)

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net'
+import type { DomainEntry } from './domain-match.js'
 
 /**
  * Allowlist entries (DESIGN §3): `api.openai.com`, `*.stripe.com`, `api.partner.io:8443`.
@@ -7,16 +8,8 @@ import { isIP } from 'node:net'
  * case, full-width characters, IDN and numeric IPv4 spellings all reach the same canonical host
  * that the egress guard will compare against.
  */
-export interface DomainEntry {
-  /** Lowercase punycode host without the wildcard, without a trailing dot. */
-  host: string
-  /** `*.host`: any subdomain at any depth, never `host` itself. */
-  wildcard: boolean
-  /** Explicit port; absent means 443 only. */
-  port?: number
-  /** The host is an IP literal (only with `--ip`). */
-  ip: boolean
-}
+export type { DomainEntry } from './domain-match.js'
+export { entryMatches } from './domain-match.js'
 
 export type NormalizeResult =
   { ok: true; entry: DomainEntry; text: string; notes: string[] } | { ok: false; reason: string }
@@ -160,11 +153,4 @@ export function parseStoredDomainEntry(
   options: Omit<NormalizeOptions, 'allowIp'> = {},
 ): NormalizeResult {
   return normalizeDomainEntry(text, { ...options, allowIp: true })
-}
-
-/** Does the entry allow `host:port`? `host` must already be canonical (lowercase punycode). */
-export function entryMatches(entry: DomainEntry, host: string, port: number): boolean {
-  if ((entry.port ?? 443) !== port) return false
-  if (entry.wildcard) return host.endsWith(`.${entry.host}`)
-  return host === entry.host
 }

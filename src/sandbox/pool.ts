@@ -89,23 +89,10 @@ export interface SandboxPoolOptions {
   workerPath?: string
 }
 
-export const ERROR_STATUS: Readonly<Record<string, number>> = {
-  FUNCTION_ERROR: 500,
-  FUNCTION_NO_RUN: 500,
-  FUNCTION_LOAD_FAILED: 500,
-  FUNCTION_OUT_OF_MEMORY: 500,
-  FUNCTION_CALL_LIMIT: 500,
-  FUNCTION_CRASHED: 500,
-  FUNCTION_TIMEOUT: 504,
-  FUNCTION_INTERRUPTED: 503,
-  POOL_CLOSED: 503,
-}
+import { statusForCode } from './status.js'
+export { ERROR_STATUS, statusForCode } from './status.js'
 
 const CALL_DEADLINE_SLACK_MS = 100
-
-export function statusForCode(code: string): number {
-  return ERROR_STATUS[code] ?? (code.startsWith('EGRESS_') ? 502 : 500)
-}
 
 interface Pending {
   id: number

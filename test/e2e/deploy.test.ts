@@ -673,7 +673,7 @@ describe('centrali deploy', SPAWNS_MANY, () => {
     })
   })
 
-  it('target choice: --target, "default", the only one, else a usage error listing them; cloudflare is not yet', async () => {
+  it('target choice: --target, "default", the only one, else a usage error listing them; cloudflare deploys but has no versions', async () => {
     const runtimeTarget = { type: 'runtime', url: runtime.url }
     await writeConfig({ ...config, targets: { staging: runtimeTarget, prod: runtimeTarget } })
     const ambiguous = await centrali(['deploy', '--dry-run', '--json'])
@@ -691,10 +691,17 @@ describe('centrali deploy', SPAWNS_MANY, () => {
 
     await writeConfig({ ...config, targets: { edge: { type: 'cloudflare', name: 'my-worker' } } })
     const cloudflare = await centrali(['deploy', '--dry-run', '--json'])
-    expect(cloudflare.exitCode).toBe(1)
-    expect(errorOf(cloudflare)).toMatchObject({
+    expect(cloudflare.exitCode, cloudflare.stderr).toBe(0)
+    expect(cloudflare.json<{ dryRun: boolean; target: { name: string } }>()).toMatchObject({
+      dryRun: true,
+      target: { name: 'edge' },
+    })
+    const versions = await centrali(['versions', '--json'])
+    expect(versions.exitCode).toBe(1)
+    expect(errorOf(versions)).toMatchObject({
       code: 'TARGET_UNSUPPORTED',
       message: expect.stringContaining('"cloudflare"'),
+      hint: expect.stringContaining('wrangler rollback'),
     })
   })
 
