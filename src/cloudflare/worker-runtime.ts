@@ -10,7 +10,17 @@
  * Each request calls the function's factory with that request's globals, so the bundle's top-level
  * code runs again (fresh module state) with its own `executionParams`, `triggerParams` and `api`.
  */
+import { isBlockingCode } from '../egress/errors.js'
 import { entryMatches, type DomainEntry } from '../egress/domain-match.js'
+import {
+  copyHeaders,
+  describeThrown,
+  encodeBody,
+  parseResponseText,
+  shortUrl,
+  toLogValue,
+  upstreamDetail,
+} from '../sandbox/api-values.js'
 import { FACTORY_PARAMETERS } from '../sandbox/factory.js'
 import { statusForCode } from '../sandbox/status.js'
 import { decideCors, type CorsPolicy } from '../server/cors.js'
@@ -65,7 +75,7 @@ export class CodedError extends Error {
   readonly host: string | undefined
   constructor(code: string, message: string, host?: string) {
     super(message)
-    this.name = code.startsWith('EGRESS_') && isBlocking(code) ? 'EgressBlockedError' : 'CentraliError'
+    this.name = isBlockingCode(code) ? 'EgressBlockedError' : 'CentraliError'
     this.code = code
     this.host = host
   }
@@ -85,12 +95,6 @@ export class HttpError extends Error {
     this.headers = response.headers
     this.body = response.body
   }
-}
-
-function isBlocking(code: string): boolean {
-  return !['EGRESS_TIMEOUT', 'EGRESS_CONNECT_FAILED', 'EGRESS_ABORTED', 'EGRESS_RESPONSE_TOO_LARGE'].includes(
-    code,
-  )
 }
 
 interface ApiResponse {
@@ -332,7 +336,7 @@ async function run(
     return {
       ok: false,
       code: 'FUNCTION_ERROR',
-      message: error instanceof Error ? error.message : describe(error),
+      message: error instanceof Error ? error.message : describeThrown(error),
     }
   }
 }
@@ -616,7 +620,7 @@ async function call(
         status: response.status,
         statusText: response.statusText,
         headers: responseHeaders,
-        body: parseBody(new TextDecoder().decode(bytes), responseHeaders['content-type']),
+        body: parseResponseText(new TextDecoder().decode(bytes), responseHeaders['content-type']),
       }
     }
   } finally {
@@ -641,7 +645,7 @@ function failure(host: string, timedOut: boolean, ended: boolean, error: unknown
     )
   return new CodedError(
     'EGRESS_CONNECT_FAILED',
-    `Call to ${host} failed: ${error instanceof Error ? error.message : describe(error)}.`,
+    `Call to ${host} failed: ${error instanceof Error ? error.message : describeThrown(error)}.`,
     host,
   )
 }
@@ -730,85 +734,6 @@ async function readLimited(
     offset += chunk.byteLength
   }
   return bytes
-}
-
-function parseBody(text: string, contentType: string | undefined): unknown {
-  if (contentType !== undefined && /[/+]json\b/i.test(contentType)) {
-    try {
-      return JSON.parse(text) as unknown
-    } catch {
-      return text
-    }
-  }
-  return text
-}
-
-function encodeBody(body: unknown, headers: Record<string, string>): string | undefined {
-  if (body === undefined || body === null) return undefined
-  if (typeof body === 'string') return body
-  // A plain object (or array, number, boolean) is sent as JSON.
-  if (!Object.keys(headers).some((name) => name.toLowerCase() === 'content-type')) {
-    headers['content-type'] = 'application/json'
-  }
-  return JSON.stringify(body)
-}
-
-function copyHeaders(headers: unknown): Record<string, string> {
-  const copy: Record<string, string> = {}
-  if (headers === undefined || headers === null) return copy
-  if (typeof headers !== 'object') throw new TypeError('options.headers must be an object of strings')
-  for (const [name, value] of Object.entries(headers)) copy[name] = String(value)
-  return copy
-}
-
-function shortUrl(url: string): string {
-  // Never the query string: it may carry keys.
-  try {
-    const parsed = new URL(url)
-    return `${parsed.origin}${parsed.pathname}`
-  } catch {
-    return url.slice(0, 100)
-  }
-}
-
-function upstreamDetail(body: unknown): string {
-  if (typeof body === 'string') return body.trim() === '' ? '' : `: ${body.trim().slice(0, 200)}`
-  if (typeof body !== 'object' || body === null) return ''
-  const { error, message } = body as { error?: unknown; message?: unknown }
-  const text =
-    typeof error === 'object' &&
-    error !== null &&
-    typeof (error as { message?: unknown }).message === 'string'
-      ? (error as { message: string }).message
-      : typeof error === 'string'
-        ? error
-        : typeof message === 'string'
-          ? message
-          : undefined
-  return text === undefined ? '' : `: ${text.slice(0, 200)}`
-}
-
-function toLogValue(value: unknown): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message }
-  if (value === undefined) return null
-  try {
-    return JSON.parse(
-      JSON.stringify(value, (_key, inner: unknown) =>
-        inner instanceof Error ? { name: inner.name, message: inner.message } : inner,
-      ),
-    ) as unknown
-  } catch {
-    return String(value)
-  }
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return value
-  try {
-    return JSON.stringify(value) ?? String(value)
-  } catch {
-    return String(value)
-  }
 }
 
 /**

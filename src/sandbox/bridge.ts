@@ -1,5 +1,6 @@
 import type { EgressClient } from '../egress/client.js'
 import type { CallHandler } from './pool.js'
+import { parseResponseText } from './api-values.js'
 import type { BridgeResponse } from './protocol.js'
 
 /**
@@ -28,13 +29,5 @@ export function createCallHandler(client: OutboundClient): CallHandler {
 }
 
 export function parseBody(bytes: Uint8Array, contentType: string | undefined): unknown {
-  const text = new TextDecoder().decode(bytes)
-  if (contentType !== undefined && /[/+]json\b/i.test(contentType) && text.trim() !== '') {
-    try {
-      return JSON.parse(text) as unknown
-    } catch {
-      return text
-    }
-  }
-  return text
+  return parseResponseText(new TextDecoder().decode(bytes), contentType)
 }

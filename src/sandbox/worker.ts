@@ -20,6 +20,14 @@ import type {
   TriggerParamValue,
   WorkerToHost,
 } from './protocol.js'
+import {
+  copyHeaders,
+  describeThrown,
+  encodeBody,
+  shortUrl,
+  toLogValue,
+  upstreamDetail,
+} from './api-values.js'
 import { FACTORY_PARAMETERS } from './factory.js'
 
 lockdown({
@@ -129,33 +137,6 @@ const { HttpError, CodedError } = factoryCompartment.evaluate(`({
 harden(HttpError)
 harden(CodedError)
 
-function shortUrl(url: string): string {
-  // Never the query string: it may carry keys.
-  try {
-    const parsed = new URL(url)
-    return `${parsed.origin}${parsed.pathname}`
-  } catch {
-    return url.slice(0, 100)
-  }
-}
-
-function upstreamDetail(body: unknown): string {
-  if (typeof body === 'string') return body.trim() === '' ? '' : `: ${body.trim().slice(0, 200)}`
-  if (typeof body !== 'object' || body === null) return ''
-  const { error, message } = body as { error?: unknown; message?: unknown }
-  const text =
-    typeof error === 'object' &&
-    error !== null &&
-    typeof (error as { message?: unknown }).message === 'string'
-      ? (error as { message: string }).message
-      : typeof error === 'string'
-        ? error
-        : typeof message === 'string'
-          ? message
-          : undefined
-  return text === undefined ? '' : `: ${text.slice(0, 200)}`
-}
-
 function serializeError(error: unknown): SerializedError {
   if (error instanceof CodedError) {
     return {
@@ -166,48 +147,6 @@ function serializeError(error: unknown): SerializedError {
   }
   const message = error instanceof Error ? error.message : describeThrown(error)
   return { code: 'FUNCTION_ERROR', message }
-}
-
-function describeThrown(value: unknown): string {
-  if (typeof value === 'string') return value
-  try {
-    return JSON.stringify(value) ?? String(value)
-  } catch {
-    return String(value)
-  }
-}
-
-/** Log values cross the port as data: functions, symbols and cycles become text. */
-function toLogValue(value: unknown): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message }
-  if (value === undefined) return null
-  try {
-    return JSON.parse(
-      JSON.stringify(value, (_key, inner: unknown) =>
-        inner instanceof Error ? { name: inner.name, message: inner.message } : inner,
-      ),
-    ) as unknown
-  } catch {
-    return String(value)
-  }
-}
-
-function encodeBody(body: unknown, headers: Record<string, string>): string | undefined {
-  if (body === undefined || body === null) return undefined
-  if (typeof body === 'string') return body
-  // A plain object (or array, number, boolean) is sent as JSON.
-  if (!Object.keys(headers).some((name) => name.toLowerCase() === 'content-type')) {
-    headers['content-type'] = 'application/json'
-  }
-  return JSON.stringify(body)
-}
-
-function copyHeaders(headers: unknown): Record<string, string> {
-  const copy: Record<string, string> = {}
-  if (headers === undefined || headers === null) return copy
-  if (typeof headers !== 'object') throw new TypeError('options.headers must be an object of strings')
-  for (const [name, value] of Object.entries(headers)) copy[name] = String(value)
-  return copy
 }
 
 function makeApi(invocation: Invocation) {
