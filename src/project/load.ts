@@ -123,10 +123,7 @@ export function parseProjectConfig(
     if (result.success) {
       // Entries are compared in their normal form (a hand-written API.OpenAI.com is api.openai.com);
       // the array keeps its length and order, so indices still point into the file.
-      result.data.domains = result.data.domains.map((entry) => {
-        const parsed = parseStoredDomainEntry(entry)
-        return parsed.ok ? parsed.text : entry
-      })
+      result.data.domains = normalDomainEntries(result.data.domains)
       warnings.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0))
       return { config: result.data, warnings }
     }
@@ -152,7 +149,16 @@ export function parseProjectConfig(
 
 type Issue = z.core.$ZodIssue
 
-function describeIssue(issue: Issue): { path: PropertyKey[]; message: string }[] {
+/** Domain entries in their normal form, where they parse (the schema has reported those that do not). */
+export function normalDomainEntries(domains: readonly string[]): string[] {
+  return domains.map((entry) => {
+    const parsed = parseStoredDomainEntry(entry)
+    return parsed.ok ? parsed.text : entry
+  })
+}
+
+/** A schema problem as people read it: its JSON path and what was expected (a union: its closest branch). */
+export function describeIssue(issue: Issue): { path: PropertyKey[]; message: string }[] {
   if (issue.code === 'invalid_key') {
     return issue.issues.map((inner) => ({ path: issue.path, message: `invalid name: ${inner.message}` }))
   }

@@ -118,7 +118,7 @@ const targetSchema = z.discriminatedUnion('type', [runtimeTargetSchema, cloudfla
   error: 'expected a target with "type": "runtime" or "cloudflare"',
 })
 
-const domainSchema = z.string().check(
+export const domainSchema = z.string().check(
   z.superRefine((value, context) => {
     const result = parseStoredDomainEntry(value)
     if (!result.ok)

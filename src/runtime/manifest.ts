@@ -1,7 +1,6 @@
 import * as z from 'zod/mini'
-import { parseStoredDomainEntry } from '../egress/domain-entry.js'
-import { formatJsonPath } from '../project/load.js'
-import { NAME_PATTERN, triggerSchema } from '../project/schema.js'
+import { describeIssue, formatJsonPath, normalDomainEntries } from '../project/load.js'
+import { domainSchema, NAME_PATTERN, triggerSchema } from '../project/schema.js'
 import { ApiError } from './errors.js'
 import type { Manifest, UploadRequest } from './protocol.js'
 
@@ -25,13 +24,6 @@ const name = (what: string) =>
     }),
   )
 
-const domainEntry = z.string().check(
-  z.superRefine((value, context) => {
-    const parsed = parseStoredDomainEntry(value)
-    if (!parsed.ok) context.addIssue({ code: 'custom', message: parsed.reason })
-  }),
-)
-
 const manifestSchema = z
   .strictObject({
     functions: z.record(
@@ -39,7 +31,7 @@ const manifestSchema = z
       z.strictObject({ bundle: bundleHash, size: z.int().check(z.minimum(0)) }),
     ),
     triggers: z.record(name('trigger'), triggerSchema),
-    domains: z.array(domainEntry),
+    domains: z.array(domainSchema),
   })
   .check(
     z.superRefine((manifest, context) => {
@@ -65,7 +57,10 @@ const uploadSchema = z.strictObject({
 export function parseUploadRequest(body: unknown): UploadRequest {
   const result = uploadSchema.safeParse(body)
   if (!result.success) {
-    const problems = result.error.issues.flatMap(describeIssue).slice(0, 20)
+    const problems = result.error.issues
+      .flatMap((issue) => describeIssue(issue))
+      .slice(0, 20)
+      .map(({ path, message }) => ({ path: formatJsonPath(path), message }))
     throw new ApiError(
       400,
       'BAD_REQUEST',
@@ -75,10 +70,7 @@ export function parseUploadRequest(body: unknown): UploadRequest {
   }
   const upload = result.data
   // Stored in their normal form, as centrali.json's are: the egress guard compares against it.
-  upload.manifest.domains = upload.manifest.domains.map((entry) => {
-    const parsed = parseStoredDomainEntry(entry)
-    return parsed.ok ? parsed.text : entry
-  })
+  upload.manifest.domains = normalDomainEntries(upload.manifest.domains)
   return upload
 }
 
@@ -86,27 +78,4 @@ export function parseUploadRequest(body: unknown): UploadRequest {
 export function parseStoredManifest(data: unknown): Manifest | undefined {
   const result = manifestSchema.safeParse(data)
   return result.success ? result.data : undefined
-}
-
-function describeIssue(issue: z.core.$ZodIssue): { path: string; message: string }[] {
-  if (issue.code === 'invalid_key') {
-    return issue.issues.map((inner) => ({
-      path: formatJsonPath(issue.path),
-      message: `invalid key: ${inner.message}`,
-    }))
-  }
-  if (
-    issue.code === 'invalid_union' &&
-    issue.errors.length > 0 &&
-    issue.message.startsWith('Invalid input')
-  ) {
-    // Every branch failed, with no message of its own: the closest branch's problems say the most.
-    const closest = issue.errors.reduce((best, errors) => (errors.length < best.length ? errors : best))
-    return closest.flatMap((inner) => describeIssue({ ...inner, path: [...issue.path, ...inner.path] }))
-  }
-  const message =
-    issue.code === 'invalid_type' && issue.input === undefined
-      ? `missing: expected ${issue.expected}`
-      : issue.message
-  return [{ path: formatJsonPath(issue.path), message }]
 }
