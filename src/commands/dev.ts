@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../cli/base-command.js'
+import { isLoopbackHost } from '../shared/loopback.js'
 import { colorEnabled, lineWriter, painter } from '../cli/output.js'
 import { startDev, type DevEvent } from '../dev/session.js'
 import { parseMapFlags } from '../project/invoke.js'
@@ -43,7 +44,7 @@ serving. --json prints the same as NDJSON events. Ctrl-C lets running invocation
     const { flags } = await this.parse(Dev)
     const context = this.context(flags)
     const json = this.jsonEnabled()
-    if (!['127.0.0.1', 'localhost', '::1'].includes(flags.host)) {
+    if (!isLoopbackHost(flags.host)) {
       this.output.warn(
         `listening on ${flags.host}: anyone who can reach this address can call your functions with your secrets`,
       )

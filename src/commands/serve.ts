@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../cli/base-command.js'
+import { isLoopbackHost } from '../shared/loopback.js'
 import { lineWriter } from '../cli/output.js'
 import { parseMapFlags } from '../project/invoke.js'
 import { DEFAULT_DATA_DIR, RUNTIME_PORT, startServe, type ServeEvent } from '../runtime/server.js'
@@ -43,7 +44,7 @@ the token unless the host is loopback). SIGTERM or Ctrl-C lets running invocatio
     const { flags } = await this.parse(Serve)
     const context = this.context(flags)
     const json = this.jsonEnabled()
-    if (!['127.0.0.1', 'localhost', '::1'].includes(flags.host)) {
+    if (!isLoopbackHost(flags.host)) {
       this.output.warn(
         `listening on ${flags.host}: endpoints are public, and so is the deploy API's door (it wants the token); serve over TLS (a reverse proxy) beyond a trusted network`,
       )

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { sha256Hex } from '../shared/hash.js'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { buildFunction } from '../build/bundle.js'
@@ -14,10 +14,6 @@ export interface DeployBundle {
   code: string
   size: number
   sourceMap: string | undefined
-}
-
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex')
 }
 
 /** Builds every function of the project (in parallel: esbuild runs them side by side). */

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { readdir, readFile, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 
@@ -8,10 +7,6 @@ import { join } from 'node:path'
  * src/shared/atomic-write.ts), so a crash leaves either nothing or a whole file under that name.
  * Temporary names (`.<name>.<hex>.tmp`) are never read.
  */
-
-export function sha256Hex(content: string | Uint8Array): string {
-  return createHash('sha256').update(content).digest('hex')
-}
 
 /** The text of a file, or undefined when there is none. */
 export async function readTextIfExists(path: string): Promise<string | undefined> {

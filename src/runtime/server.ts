@@ -1,3 +1,4 @@
+import { isLoopbackHost } from '../shared/loopback.js'
 import { mkdir, unlink } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
@@ -93,7 +94,6 @@ export interface ServeSession {
   close(): Promise<void>
 }
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1'])
 /** How long activation waits for the new version's workers before switching anyway. */
 const WARM_LIMIT_MS = 5_000
 /** The least a shutdown waits for running requests (deploy API uploads have no trigger timeout). */
@@ -347,7 +347,7 @@ async function startLocked(options: ServeOptions): Promise<ServeSession> {
     secrets,
     token,
     metrics,
-    metricsPublic: LOOPBACK_HOSTS.has(options.host),
+    metricsPublic: isLoopbackHost(options.host),
     activeVersion: () => serving?.id ?? null,
     previousVersion: () => previousOnDisk,
     activate,

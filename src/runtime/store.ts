@@ -1,15 +1,10 @@
+import { sha256Hex } from '../shared/hash.js'
 import { mkdir, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createFileExclusive, FileExistsError, writeFileAtomic } from '../shared/atomic-write.js'
 import { CentraliError } from '../shared/errors.js'
 import { ApiError } from './errors.js'
-import {
-  createSerialQueue,
-  readTextIfExists,
-  removeTemporaryFiles,
-  sha256Hex,
-  type SerialQueue,
-} from './files.js'
+import { createSerialQueue, readTextIfExists, removeTemporaryFiles, type SerialQueue } from './files.js'
 import { parseStoredManifest, parseUploadRequest } from './manifest.js'
 import type { Manifest } from './protocol.js'
 
