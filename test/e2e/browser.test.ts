@@ -1,11 +1,11 @@
-import { execFileSync } from 'node:child_process'
 import { mkdir, readFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { execa, type ResultPromise } from 'execa'
-import { chromium, type Browser } from 'playwright-core'
+import { type Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { launchChromium } from '../helpers/browser.js'
 import { CLI, ROOT, createSandbox, type Sandbox } from '../helpers/cli.js'
 
 /**
@@ -92,21 +92,7 @@ beforeAll(async () => {
     setTimeout(() => reject(new Error('dev did not get ready')), 15000).unref()
   })
 
-  const executablePath = execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'])
-    .toString()
-    .trim()
-  browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  })
+  browser = await launchChromium()
 }, 60000)
 
 afterAll(async () => {

@@ -1,13 +1,13 @@
-import { execFileSync } from 'node:child_process'
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { createServer, request as httpRequest, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { execa, type ResultPromise } from 'execa'
 import { parse as parseJsonc } from 'jsonc-parser'
-import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core'
+import { type Browser, type BrowserContext, type Page, type Response } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { DevEvent } from '../../src/dev/session.js'
+import { launchChromium } from '../helpers/browser.js'
 import { CLI, ROOT, createSandbox, type Sandbox } from '../helpers/cli.js'
 
 /**
@@ -165,21 +165,7 @@ beforeAll(async () => {
   expect(token.length).toBeGreaterThanOrEqual(16)
   expect(new URL(devUrl).port).toBe(String(port))
 
-  const executablePath = execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'])
-    .toString()
-    .trim()
-  browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  })
+  browser = await launchChromium()
   await mkdir(ARTIFACTS, { recursive: true })
 }, T)
 
