@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { mkdir, readdir, writeFile } from 'node:fs/promises'
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer } from 'node:http'
 import { connect, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
@@ -8,6 +8,8 @@ import { execa, type ResultPromise } from 'execa'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { DevEvent } from '../../src/dev/session.js'
 import { CLI, createSandbox, type Sandbox } from '../helpers/cli.js'
+import { until } from '../helpers/until.js'
+import { startUpstream, type Reply, type Seen, type Upstream } from '../helpers/upstream.js'
 
 /**
  * `centrali dev` end to end: the built CLI as a long-running process in a temp project, its
@@ -105,60 +107,8 @@ async function setSecret(name: string, value: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // A stand-in provider: a real HTTP server on 127.0.0.1 that records what it receives.
 
-interface Seen {
-  method: string
-  url: string
-  host: string | undefined
-  body: string
-}
-
-interface Reply {
-  status?: number
-  json?: unknown
-  delayMs?: number
-  /** Never answer. */
-  hang?: boolean
-}
-
-interface Upstream {
-  origin: string
-  requests: Seen[]
-  close(): Promise<void>
-}
-
-async function startUpstream(reply: (request: Seen) => Reply = () => ({ json: { ok: true } })) {
-  const requests: Seen[] = []
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = []
-    req.on('data', (chunk: Buffer) => chunks.push(chunk))
-    req.on('end', () => {
-      const seen = {
-        method: req.method ?? '',
-        url: req.url ?? '',
-        host: req.headers.host,
-        body: Buffer.concat(chunks).toString('utf8'),
-      }
-      requests.push(seen)
-      const answer = reply(seen)
-      if (answer.hang) return
-      const send = () => {
-        res.writeHead(answer.status ?? 200, { 'content-type': 'application/json' })
-        res.end(JSON.stringify(answer.json ?? {}))
-      }
-      if (answer.delayMs) setTimeout(send, answer.delayMs)
-      else send()
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const upstream: Upstream = {
-    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  }
+async function upstreamFor(reply?: (request: Seen) => Reply): Promise<Upstream> {
+  const upstream = await startUpstream(reply)
   upstreams.push(upstream)
   return upstream
 }
@@ -183,22 +133,12 @@ interface Dev {
   exit: Promise<{ exitCode: number | undefined; signal: string | undefined }>
 }
 
-async function until<T>(
+const untilDev = <T>(
   check: () => T | undefined,
   describe: () => string,
   child?: ResultPromise,
   timeoutMs = WAIT,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = check()
-    if (value !== undefined) return value
-    const gone = child !== undefined && (child.exitCode !== null || child.signalCode !== null)
-    if (gone || Date.now() > deadline)
-      throw new Error(`${gone ? 'the dev process exited' : `timed out after ${timeoutMs} ms`}: ${describe()}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
+) => until(check, describe, { child, name: 'dev', timeoutMs })
 
 async function startDev(args: readonly string[] = [], { json = true } = {}): Promise<Dev> {
   const child = execa(process.execPath, [CLI, 'dev', '--port', '0', ...(json ? ['--json'] : []), ...args], {
@@ -239,7 +179,7 @@ async function startDev(args: readonly string[] = [], { json = true } = {}): Pro
     match: (event: EventOf<K>) => boolean = () => true,
     since = 0,
   ) =>
-    until(
+    untilDev(
       () =>
         events
           .slice(since)
@@ -252,7 +192,7 @@ async function startDev(args: readonly string[] = [], { json = true } = {}): Pro
   if (json) {
     url = (await next('ready')).url
   } else {
-    url = await until(
+    url = await untilDev(
       () => lines.map((line) => /^Ready on (http:\/\/127\.0\.0\.1:\d+)$/.exec(line)?.[1]).find(Boolean),
       () => `no Ready line${show()}`,
       child,
@@ -360,7 +300,7 @@ describe('starting', () => {
       const port = dev.port
       expect(port).toBeGreaterThan(0)
       expect(dev.lines).toContain(`Ready on http://127.0.0.1:${port}`)
-      const curls = await until(
+      const curls = await untilDev(
         () => {
           const found = dev.lines.filter((line) => line.includes('curl '))
           return found.length >= 2 ? found : undefined
@@ -380,7 +320,7 @@ describe('starting', () => {
         expect(answer.status).not.toBe(404)
       }
       // One line per invocation: time, trigger, status, duration against the timeout, the error.
-      const line = await until(
+      const line = await untilDev(
         () => dev.lines.find((candidate) => /^\d\d:\d\d:\d\d second 500 \d+ ms \/ 30000 ms/.test(candidate)),
         () => dev.lines.join('\n'),
         dev.child,
@@ -443,7 +383,7 @@ describe('the HTTP contract through dev', () => {
   it(
     '200 with the result; 404 listing triggers; 400; 413; 500; 504 (loop and silent upstream); 502; x-request-id; /healthz',
     async () => {
-      const silent = await startUpstream(() => ({ hang: true }))
+      const silent = await upstreamFor(() => ({ hang: true }))
       await writeProject({
         files: {
           'functions/echo.js': `async function run() {
@@ -745,7 +685,7 @@ export async function run() { return { version: ${version}, label } }
   it(
     'an invocation running across a reload finishes on the old code; the next request runs the new',
     async () => {
-      const upstream = await startUpstream(() => ({ json: { slow: true }, delayMs: 800 }))
+      const upstream = await upstreamFor(() => ({ json: { slow: true }, delayMs: 800 }))
       const code = (version: string) => `async function run() {
   if (executionParams.payload && executionParams.payload.wait) await api.httpGet('https://api.example.com/slow')
   return { version: '${version}' }
@@ -759,7 +699,7 @@ export async function run() { return { version: ${version}, label } }
       })
       const dev = await startDev(map('api.example.com', upstream))
       const running = post(dev, 'swap', { wait: true })
-      await until(
+      await untilDev(
         () => (upstream.requests.length > 0 ? true : undefined),
         () => 'the upstream got no request',
       )
@@ -842,7 +782,7 @@ describe('centrali.json reload', () => {
   it(
     'a domain added, a param changed, a broken file reported while the old config serves, then fixed',
     async () => {
-      const upstream = await startUpstream((seen) => ({ json: { from: 'upstream', path: seen.url } }))
+      const upstream = await upstreamFor((seen) => ({ json: { from: 'upstream', path: seen.url } }))
       const spec = (greeting: string, domains: string[]) => ({
         functions: { call: 'functions/call.js', greet: 'functions/greet.js' },
         triggers: {
@@ -969,7 +909,7 @@ describe('events', () => {
   it(
     'invocation.start, log, egress (allowed and blocked with the fix) and invocation.end',
     async () => {
-      const upstream = await startUpstream(() => ({ status: 201, json: { created: true } }))
+      const upstream = await upstreamFor(() => ({ status: 201, json: { created: true } }))
       await writeProject({
         files: {
           'functions/work.js': `async function run() {
@@ -1067,7 +1007,7 @@ describe('shutdown', () => {
   it(
     'SIGTERM while a request runs: it completes with 200, then exit 0 with no port and no child left',
     async () => {
-      const upstream = await startUpstream(() => ({ json: { late: true }, delayMs: 800 }))
+      const upstream = await upstreamFor(() => ({ json: { late: true }, delayMs: 800 }))
       await writeProject({
         files: {
           'functions/slow.js': `async function run() { return await api.httpGet('https://api.example.com/slow') }\n`,
@@ -1081,7 +1021,7 @@ describe('shutdown', () => {
       const children = childPids(dev.child.pid!)
       expect(children.length).toBeGreaterThan(0)
       const running = post(dev, 'slow')
-      await until(
+      await untilDev(
         () => (upstream.requests.length > 0 ? true : undefined),
         () => 'the upstream got no request',
       )
@@ -1099,7 +1039,7 @@ describe('shutdown', () => {
       expect(Date.now() - signalled).toBeLessThan(6_000)
       expect(await portAccepts(dev.port)).toBe(false)
       // No process of dev's (esbuild) is left behind.
-      await until(
+      await untilDev(
         () => (children.every((pid) => !alive(pid)) ? true : undefined),
         () => `still alive: ${children.filter(alive).join(', ')}`,
         undefined,
@@ -1149,7 +1089,7 @@ describe('load', () => {
       )
       expect(new Set(answers.map((answer) => answer.requestId)).size).toBe(200)
       // Every one of them is reported.
-      await until(
+      await untilDev(
         () =>
           dev.events.filter((event) => event.type === 'invocation.end').length === 200 ? true : undefined,
         () => `${dev.events.filter((event) => event.type === 'invocation.end').length} invocation.end events`,

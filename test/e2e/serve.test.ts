@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer, request as httpRequest } from 'node:http'
 import { connect, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,6 +10,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { buildFunction } from '../../src/build/bundle.js'
 import type { ServeEvent } from '../../src/runtime/server.js'
 import type { Manifest, UploadRequest, VersionInfo, VersionList } from '../../src/runtime/protocol.js'
+import { until } from '../helpers/until.js'
+import { startUpstream, type Upstream } from '../helpers/upstream.js'
 import { CLI, createSandbox, type Sandbox } from '../helpers/cli.js'
 
 /**
@@ -106,50 +108,9 @@ const marked = (mark: string): VersionSpec => ({
 // ---------------------------------------------------------------------------------------------
 // A stand-in provider.
 
-interface Seen {
-  method: string
-  url: string
-  host: string | undefined
-  authorization: string | undefined
-  body: string
-}
-
-interface Upstream {
-  origin: string
-  requests: Seen[]
-  close(): Promise<void>
-}
-
-async function startUpstream(delayMs = 0): Promise<Upstream> {
-  const requests: Seen[] = []
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = []
-    req.on('data', (chunk: Buffer) => chunks.push(chunk))
-    req.on('end', () => {
-      const seen = {
-        method: req.method ?? '',
-        url: req.url ?? '',
-        host: req.headers.host,
-        authorization: req.headers.authorization,
-        body: Buffer.concat(chunks).toString('utf8'),
-      }
-      requests.push(seen)
-      setTimeout(() => {
-        res.writeHead(200, { 'content-type': 'application/json' })
-        res.end(JSON.stringify({ upstream: true, path: seen.url }))
-      }, delayMs)
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const upstream: Upstream = {
-    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  }
+/** An upstream that answers every request with its path, after `delayMs`. */
+async function upstreamFor(delayMs = 0): Promise<Upstream> {
+  const upstream = await startUpstream((seen) => ({ json: { upstream: true, path: seen.url }, delayMs }))
   upstreams.push(upstream)
   return upstream
 }
@@ -181,24 +142,12 @@ interface Serve {
   ): Promise<Extract<ServeEvent, { type: K }>>
 }
 
-async function until<T>(
+const untilServe = <T>(
   check: () => T | undefined,
   describe: () => string,
   child?: ResultPromise,
   timeoutMs = WAIT,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = check()
-    if (value !== undefined) return value
-    const gone = child !== undefined && (child.exitCode !== null || child.signalCode !== null)
-    if (gone || Date.now() > deadline)
-      throw new Error(
-        `${gone ? 'the serve process exited' : `timed out after ${timeoutMs} ms`}: ${describe()}`,
-      )
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
+) => until(check, describe, { child, name: 'serve', timeoutMs })
 
 async function request(url: string, init: RequestInit = {}): Promise<Answer> {
   const response = await fetch(url, { signal: AbortSignal.timeout(15_000), ...init })
@@ -274,7 +223,7 @@ async function startServe(options: StartOptions = {}): Promise<Serve> {
     type: K,
     match: (event: Extract<ServeEvent, { type: K }>) => boolean = () => true,
   ) =>
-    until(
+    untilServe(
       () =>
         events.find(
           (event): event is Extract<ServeEvent, { type: K }> =>
@@ -288,7 +237,7 @@ async function startServe(options: StartOptions = {}): Promise<Serve> {
   if (options.ready !== false) {
     url = json
       ? (await next('ready')).url
-      : await until(
+      : await untilServe(
           () => lines.map((line) => /^Ready on (http:\/\/127\.0\.0\.1:\d+)$/.exec(line)?.[1]).find(Boolean),
           () => `no Ready line${show()}`,
           child,
@@ -551,7 +500,7 @@ describe('deploy API', () => {
   it(
     'upload, activate and invoke over HTTP against a local upstream through --map; versions and manifest',
     async () => {
-      const upstream = await startUpstream()
+      const upstream = await upstreamFor()
       const serve = await startServe({ args: ['--map', `api.example.com=${upstream.origin}`] })
       const spec: VersionSpec = {
         functions: {
@@ -797,7 +746,7 @@ describe('deploy API', () => {
         }
       }
       const load = Promise.all(Array.from({ length: 5 }, (_, index) => connection(index)))
-      await until(
+      await untilServe(
         () => (answers.length >= 100 ? true : undefined),
         () => `${answers.length} answers`,
       )
@@ -897,7 +846,7 @@ describe('secrets', () => {
   it(
     'set and rotated over the API: used by the next invocation with no redeploy, never returned, logged or stored in the clear',
     async () => {
-      const upstream = await startUpstream()
+      const upstream = await upstreamFor()
       const serve = await startServe({ args: ['--map', `api.example.com=${upstream.origin}`] })
       await deploy(serve, {
         functions: {
@@ -1064,7 +1013,7 @@ describe('damage and crashes', () => {
       // Damaged while stopped: the restart serves nothing rather than half.
       await writeFile(bundlePath, 'broken')
       const restarted = await startServe()
-      await until(
+      await untilServe(
         () => (restarted.stderr().includes('THE ACTIVE VERSION CANNOT RUN') ? true : undefined),
         () => restarted.stderr(),
       )
@@ -1107,7 +1056,7 @@ describe('damage and crashes', () => {
       const uploading = paused
         .api('POST', '/v1/deployments', await uploadOf(marked('two')))
         .catch(() => undefined)
-      await until(
+      await untilServe(
         () => (paused.stderr().includes(`test pause: stopped at ${point}`) ? true : undefined),
         () => paused.stderr(),
       )
@@ -1143,7 +1092,7 @@ describe('damage and crashes', () => {
       const paused = await startServe({ env: { CENTRALI_RUNTIME_TEST_PAUSE: 'activate-pointer' } })
       expect(paused.stderr()).toContain('for tests only')
       const activating = paused.api('POST', '/v1/versions/v2/activate').catch(() => undefined)
-      await until(
+      await untilServe(
         () => (paused.stderr().includes('test pause: stopped at activate-pointer') ? true : undefined),
         () => paused.stderr(),
       )
@@ -1169,7 +1118,7 @@ describe('operations', () => {
   it(
     'GET /metrics: invocation counters by trigger and status, errors by code, durations, blocked hosts',
     async () => {
-      const upstream = await startUpstream()
+      const upstream = await upstreamFor()
       const serve = await startServe({ args: ['--map', `api.example.com=${upstream.origin}`] })
       await deploy(serve, {
         functions: {
@@ -1219,7 +1168,7 @@ describe('operations', () => {
   it(
     'SIGTERM while an invocation runs: it completes with 200, then exit 0 and the port is closed',
     async () => {
-      const upstream = await startUpstream(800)
+      const upstream = await upstreamFor(800)
       const serve = await startServe({ args: ['--map', `api.example.com=${upstream.origin}`] })
       await deploy(serve, {
         functions: {
@@ -1229,7 +1178,7 @@ describe('operations', () => {
         domains: ['api.example.com'],
       })
       const running = serve.post('slow')
-      await until(
+      await untilServe(
         () => (upstream.requests.length > 0 ? true : undefined),
         () => 'the upstream got no request',
       )
@@ -1253,7 +1202,7 @@ describe('operations', () => {
     'SIGINT: exit 130; a non-loopback host warns',
     async () => {
       const serve = await startServe({ args: ['--host', '0.0.0.0'], ready: false })
-      await until(
+      await untilServe(
         () => serve.events.find((event) => event.type === 'ready'),
         () => serve.stdout() + serve.stderr(),
         serve.child,
