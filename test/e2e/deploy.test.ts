@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { Manifest, UploadRequest, VersionInfo } from '../../src/runtime/protocol.js'
 import { createSandbox, type CliResult, type Sandbox } from '../helpers/cli.js'
+import { drivePty } from '../helpers/pty.js'
 
 /**
  * `deploy`, `versions`, `rollback` and `secrets push` end to end: the built CLI against a stand-in
@@ -409,6 +410,22 @@ describe('centrali deploy', SPAWNS_MANY, () => {
     // Every request carried the token; the upload came before the activation.
     expect(runtime.requests.every((request) => request.authorization === `Bearer ${TOKEN}`)).toBe(true)
     expect(writes().map((request) => request.path)).toEqual(['/v1/deployments', '/v1/versions/v1/activate'])
+  })
+
+  it('on a terminal: asks before deploying (no sends nothing, exit 130; yes deploys) and shows a spinner', async () => {
+    seedTargetSecrets()
+    const env = { CENTRALI_TOKEN: TOKEN }
+    const declined = await drivePty(app, { ...sandbox.env, ...env }, ['deploy'], [[/Deploy this to/, 'n\r']])
+    expect(declined.exitCode, declined.output).toBe(130)
+    expect(writes()).toEqual([])
+
+    const accepted = await drivePty(app, { ...sandbox.env, ...env }, ['deploy'], [[/Deploy this to/, 'y\r']])
+    expect(accepted.exitCode, accepted.output).toBe(0)
+    expect(accepted.output).toContain('Deployed v1 to default')
+    // The spinner redraws its line in place: a frame, then the line erased and marked done.
+    expect(accepted.output).toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]/)
+    expect(accepted.output).toContain('\r\u001B[K')
+    expect(runtime.active).toBe('v1')
   })
 
   it('--json gives the plan, the version and the endpoints as one document', async () => {

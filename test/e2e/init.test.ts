@@ -3,6 +3,7 @@ import { basename, join } from 'node:path'
 import { execa } from 'execa'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ROOT, createSandbox, type Sandbox } from '../helpers/cli.js'
+import { drivePty } from '../helpers/pty.js'
 
 let sandbox: Sandbox
 beforeEach(async () => {
@@ -252,7 +253,7 @@ describe('centrali init', () => {
       [/Endpoint trigger name/, '\r'], // accept the template default
       [/Extra allowed domains/, 'api.partner.io\r'],
     ]
-    const transcript = await drivePty(sandbox, ['init'], answers)
+    const transcript = await drivePty(sandbox.dir, sandbox.env, ['init'], answers)
     expect(transcript.exitCode).toBe(0)
     const config = JSON.parse(await readFile(join(sandbox.dir, 'terminal-app/centrali.json'), 'utf8'))
     expect(config.functions).toEqual({ chat: { entry: 'functions/chat.ts' } })
@@ -264,7 +265,8 @@ describe('centrali init', () => {
     expect((await sandbox.run(['init', 'app', '--template', 'openai', '--yes'])).exitCode).toBe(0)
     const value = 'sk-typed-at-the-prompt-123'
     const transcript = await drivePty(
-      sandbox,
+      sandbox.dir,
+      sandbox.env,
       ['secrets', 'set', 'OPENAI_API_KEY', '--cwd', join(sandbox.dir, 'app')],
       [[/Value for OPENAI_API_KEY/, `${value}\r`]],
     )
@@ -279,55 +281,16 @@ describe('centrali init', () => {
   })
 
   it('with CI set, a terminal gets no prompt: a usage error instead', async () => {
-    const transcript = await drivePty(sandbox, ['init'], [], { CI: 'true' })
+    const transcript = await drivePty(sandbox.dir, sandbox.env, ['init'], [], { CI: 'true' })
     expect(transcript.exitCode).toBe(2)
     expect(transcript.output).toContain('--template')
     expect(transcript.output).not.toContain('Project name')
   })
 
   it('Ctrl-C at a prompt is "Operation cancelled", exit 130, and writes nothing', async () => {
-    const transcript = await drivePty(sandbox, ['init'], [[/Project name/, '\u0003']])
+    const transcript = await drivePty(sandbox.dir, sandbox.env, ['init'], [[/Project name/, '\u0003']])
     expect(transcript.exitCode).toBe(130)
     expect(transcript.output).toContain('Operation cancelled')
     expect(transcript.output).not.toMatch(/at .*\.js:\d+/) // no stack
   })
 })
-
-/**
- * Runs the CLI under a real pseudo-terminal (util-linux `script`), answering each prompt when its
- * text appears. CI is removed from the environment: a person is at this terminal.
- */
-async function drivePty(
-  sandbox: Sandbox,
-  args: string[],
-  answers: [RegExp, string][],
-  env: Record<string, string> = {},
-): Promise<{ exitCode: number; output: string }> {
-  const command = [process.execPath, join(ROOT, 'bin/run.js'), ...args].map((part) => `'${part}'`).join(' ')
-  const child = execa('script', ['-qfec', command, '/dev/null'], {
-    cwd: sandbox.dir,
-    env: { ...sandbox.env, CI: undefined, TERM: 'xterm', ...env },
-    extendEnv: true,
-    stdin: 'pipe',
-    reject: false,
-    timeout: 20_000,
-  })
-  let output = ''
-  let next = 0
-  let seenUpTo = 0
-  child.stdout?.on('data', (chunk: Buffer) => {
-    output += chunk.toString('utf8')
-    while (next < answers.length) {
-      const [pattern, keys] = answers[next]!
-      const unseen = output.slice(seenUpTo)
-      const match = pattern.exec(unseen)
-      if (!match) break
-      seenUpTo += match.index + match[0].length
-      next++
-      // Give the prompt a moment to switch the terminal to raw mode before typing.
-      setTimeout(() => child.stdin?.write(keys), 150)
-    }
-  })
-  const result = await child
-  return { exitCode: result.exitCode ?? -1, output }
-}
