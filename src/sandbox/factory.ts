@@ -24,6 +24,25 @@ export const FACTORY_PARAMETERS = [
 export const BUNDLE_GLOBAL = '__centraliModule'
 export const RUN_EXPORT = '__centraliRun'
 
+const FACTORY_HEAD = `(function (${FACTORY_PARAMETERS.join(', ')}) {\n`
+const FACTORY_TAIL = `\nreturn ${BUNDLE_GLOBAL}.${RUN_EXPORT};\n})`
+
 export function wrapInFactory(bundle: string): string {
-  return `(function (${FACTORY_PARAMETERS.join(', ')}) {\n${bundle}\nreturn ${BUNDLE_GLOBAL}.${RUN_EXPORT};\n})`
+  return `${FACTORY_HEAD}${bundle}${FACTORY_TAIL}`
+}
+
+/**
+ * Whether a function's code can reach a global object of its own: only by naming `globalThis` or
+ * `Function` (a compartment's evaluator). Code that names neither gets no Compartment per
+ * invocation (the costliest part of starting one); it is handed the factory compartment's frozen
+ * global instead, which holds built-ins only, so nothing can be kept there or reached through it.
+ * Matched as plain text, so a mention in a string or comment (or any `\\u` escape, which could
+ * spell either name) merely costs a Compartment.
+ */
+export function needsOwnGlobal(factoryCode: string): boolean {
+  const bundle =
+    factoryCode.startsWith(FACTORY_HEAD) && factoryCode.endsWith(FACTORY_TAIL)
+      ? factoryCode.slice(FACTORY_HEAD.length, -FACTORY_TAIL.length)
+      : factoryCode
+  return /globalThis|Function|\\u/.test(bundle)
 }

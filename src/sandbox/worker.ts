@@ -4,9 +4,10 @@
  * DESIGN §2. The network and secrets never live here: `api` calls go to the host over the message
  * port, and an invocation only ever sees the params handed to it.
  *
- * Cost: a function's bundle is evaluated once per worker into a factory; each invocation creates a
- * fresh Compartment (its own globalThis) and calls the factory with that invocation's globals, so
- * the bundle's top-level code runs again (fresh module state) without being parsed again.
+ * Cost: a function's bundle is evaluated once per worker into a factory; each invocation calls the
+ * factory with that invocation's globals (and, when its code names `globalThis` or `Function`, a
+ * fresh Compartment's globalThis), so the bundle's top-level code runs again (fresh module state)
+ * without being parsed again.
  */
 import 'ses'
 import { getHeapStatistics } from 'node:v8'
@@ -28,7 +29,7 @@ import {
   toLogValue,
   upstreamDetail,
 } from './api-values.js'
-import { FACTORY_PARAMETERS } from './factory.js'
+import { FACTORY_PARAMETERS, needsOwnGlobal } from './factory.js'
 
 lockdown({
   errorTaming: 'unsafe', // keep stack traces: people debug their functions with them
@@ -66,6 +67,40 @@ function withhold(global: object): void {
   for (const name of WITHHELD) delete (global as Record<string, unknown>)[name]
 }
 
+/**
+ * harden() for a record of arrow functions made per invocation, at a twentieth of its cost: an
+ * arrow has no `prototype`, its own properties are primitives, and lockdown already hardened
+ * Function.prototype, so freezing each function and the record hardens them all.
+ */
+function freezeArrows<T extends Record<string, (...args: never[]) => unknown>>(record: T): T {
+  for (const value of Object.values(record)) {
+    if (Object.hasOwn(value, 'prototype')) harden(value)
+    else Object.freeze(value)
+  }
+  return Object.freeze(record)
+}
+
+/**
+ * harden() for the params, at a fraction of its cost: they are structured clones of JSON data,
+ * whose only prototypes (Object.prototype, Array.prototype) lockdown already hardened, so freezing
+ * every object in them hardens them. Anything else found in them is hardened the slow way.
+ */
+function freezeData<T>(root: T): T {
+  const pending: unknown[] = [root]
+  while (pending.length > 0) {
+    const value = pending.pop()
+    if (typeof value !== 'object' || value === null || Object.isFrozen(value)) continue
+    const prototype = Object.getPrototypeOf(value) as unknown
+    if (prototype !== Object.prototype && prototype !== Array.prototype) {
+      harden(value)
+      continue
+    }
+    Object.freeze(value)
+    for (const inner of Object.values(value)) pending.push(inner)
+  }
+  return root
+}
+
 /** Where factories are evaluated: built-ins only, frozen, so nothing can be stored on it. */
 const factoryCompartment = new Compartment({ globals: { ...hostGlobals }, __options__: true })
 withhold(factoryCompartment.globalThis)
@@ -74,8 +109,14 @@ harden(factoryCompartment.globalThis)
 type RunFunction = () => unknown
 type Factory = (...globals: unknown[]) => RunFunction | undefined
 
+interface LoadedFactory {
+  factory: Factory
+  /** Whether each invocation needs a Compartment of its own (see needsOwnGlobal). */
+  ownGlobal: boolean
+}
+
 /** Loaded builds; the host decides when one is unloaded. */
-const factories = new Map<string, Factory>()
+const factories = new Map<string, LoadedFactory>()
 /** Per invocation: what its logs and its result may weigh on the host (JSON bytes). */
 const MAX_LOG_RECORDS = 1000
 const MAX_LOG_BYTES = 1024 * 1024
@@ -94,7 +135,7 @@ interface Invocation {
   nextCallId: number
   logCount: number
   logBytes: number
-  /** Set when it ends (result, error, cancel): what every later api call rejects with. */
+  /** Set by a cancel: what every later api call rejects with (see endedError). */
   cancelledWith?: Error
 }
 
@@ -151,7 +192,7 @@ function serializeError(error: unknown): SerializedError {
 
 function makeApi(invocation: Invocation) {
   const request = (method: unknown, url: unknown, options: unknown = {}): Promise<BridgeResponse> => {
-    if (invocation.cancelledWith) return Promise.reject(invocation.cancelledWith)
+    if (invocation.done) return Promise.reject(endedError(invocation))
     if (typeof method !== 'string' || typeof url !== 'string') {
       return Promise.reject(
         new TypeError('api.request(method, url, options): method and url must be strings'),
@@ -209,7 +250,7 @@ function makeApi(invocation: Invocation) {
     }
     send({ type: 'log', id: invocation.id, level, time: Date.now(), value: record })
   }
-  return harden({
+  return freezeArrows({
     httpGet: withoutBody('GET'),
     httpDelete: withoutBody('DELETE'),
     httpPost: withBody('POST'),
@@ -248,12 +289,20 @@ function makeTimers(invocation: Invocation) {
     clearTimeout(handle)
     invocation.timers.delete(id)
   }
-  return harden({
+  return freezeArrows({
     setTimeout: schedule(false),
     setInterval: schedule(true),
     clearTimeout: clear,
     clearInterval: clear,
   })
+}
+
+/** Made only when needed: an Error records a stack, and most invocations end with no call out. */
+function endedError(invocation: Invocation): Error {
+  return (invocation.cancelledWith ??= new CodedError({
+    code: 'INVOCATION_ENDED',
+    message: 'The invocation has already ended.',
+  }))
 }
 
 function finish(invocation: Invocation, message: WorkerToHost): void {
@@ -262,11 +311,7 @@ function finish(invocation: Invocation, message: WorkerToHost): void {
   for (const handle of invocation.timers.values()) clearTimeout(handle)
   invocation.timers.clear()
   // Code left running after the end gets a settled answer to every call, now and later.
-  invocation.cancelledWith ??= new CodedError({
-    code: 'INVOCATION_ENDED',
-    message: 'The invocation has already ended.',
-  })
-  for (const call of invocation.calls.values()) call.reject(invocation.cancelledWith)
+  for (const call of invocation.calls.values()) call.reject(endedError(invocation))
   invocation.calls.clear()
   invocations.delete(invocation.id)
   send(message)
@@ -276,7 +321,7 @@ function load(buildId: string, code: string): void {
   try {
     const factory = factoryCompartment.evaluate(code) as Factory
     if (typeof factory !== 'function') throw new Error('the build did not produce a function factory')
-    factories.set(buildId, factory)
+    factories.set(buildId, { factory, ownGlobal: needsOwnGlobal(code) })
     send({ type: 'loaded', buildId })
   } catch (error) {
     send({
@@ -303,8 +348,8 @@ async function invoke(
     logBytes: 0,
   }
   invocations.set(id, invocation)
-  const factory = factories.get(buildId)
-  if (factory === undefined) {
+  const loaded = factories.get(buildId)
+  if (loaded === undefined) {
     finish(invocation, {
       type: 'error',
       id,
@@ -316,19 +361,22 @@ async function invoke(
     const timers = makeTimers(invocation)
     const globals: Record<string, unknown> = {
       ...hostGlobals,
-      executionParams: harden(executionParams),
-      triggerParams: harden(triggerParams),
+      executionParams: freezeData(executionParams),
+      triggerParams: freezeData(triggerParams),
       api: makeApi(invocation),
       ...timers,
     }
-    const compartment = new Compartment({ globals, __options__: true })
-    withhold(compartment.globalThis)
+    let ownGlobal = factoryCompartment.globalThis
+    if (loaded.ownGlobal) {
+      ownGlobal = new Compartment({ globals, __options__: true }).globalThis
+      withhold(ownGlobal)
+    }
     const byName: Record<string, unknown> = {
       ...globals,
-      globalThis: compartment.globalThis,
-      Function: compartment.globalThis.Function,
+      globalThis: ownGlobal,
+      Function: ownGlobal.Function,
     }
-    const run = factory(...FACTORY_PARAMETERS.map((name) => byName[name]))
+    const run = loaded.factory(...FACTORY_PARAMETERS.map((name) => byName[name]))
     if (typeof run !== 'function') {
       throw new CodedError({
         code: 'FUNCTION_NO_RUN',

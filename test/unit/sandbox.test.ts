@@ -139,6 +139,50 @@ describe('globals', () => {
       k: 'v',
     })
   })
+
+  it('freezes params all the way down, and the api and timer functions', async () => {
+    const outcome = await runBody(
+      `const tries = []
+       for (const attempt of [
+         () => { executionParams.payload.a.b[1].c = 3 },
+         () => { executionParams.payload.a.b.push(4) },
+         () => { executionParams.headers.injected = 'x' },
+         () => { executionParams.query.q = 'x' },
+         () => { api.httpGet = () => 'mine' },
+         () => { api.httpPost.extra = 1 },
+         () => { setTimeout.extra = 1 },
+         () => { Object.setPrototypeOf(api.log, null) },
+       ]) {
+         try { attempt(); tries.push('changed') } catch (e) { tries.push(e.constructor.name) }
+       }
+       return { tries, payload: executionParams.payload }`,
+      { a: { b: [1, { c: 2 }] } },
+    )
+    expect(outcome.value).toEqual({
+      tries: Array(8).fill('TypeError'),
+      payload: { a: { b: [1, { c: 2 }] } },
+    })
+  })
+
+  it('code that never names globalThis or Function shares one frozen global, which keeps nothing', async () => {
+    // The factory's own arguments are the one way to that global without naming it.
+    const build = await buildSources({
+      'fn.js': `const shared = arguments[0]
+        const seen = shared.kept
+        let stored = 'stored'
+        try { shared.kept = 'from an earlier invocation' } catch (e) { stored = e.constructor.name }
+        async function run() { return { seen: seen ?? null, stored, frozen: Object.isFrozen(shared), process: typeof shared.process } }`,
+    })
+    const first = await invoke(pool, build)
+    const second = await invoke(pool, build)
+    expect(first.value).toEqual({ seen: null, stored: 'TypeError', frozen: true, process: 'undefined' })
+    expect(second.value).toEqual(first.value)
+  })
+
+  it('code that names its global through an escape still gets one of its own', async () => {
+    const value = await valueOf('glob\\u0061lThis.mine = 1; return glob\\u0061lThis.mine')
+    expect(value).toBe(1)
+  })
 })
 
 describe('no way out', () => {
