@@ -12,6 +12,7 @@ import {
   type ConnectorOptions,
   type Dispatcher,
 } from './undici.js'
+import { asAbortSignal, CallSignal, type AbortSource } from '../shared/call-signal.js'
 import { UserError } from '../shared/errors.js'
 import { Allowlist } from './allowlist.js'
 import { allowCommand, EgressError } from './errors.js'
@@ -72,7 +73,7 @@ export interface EgressRequest {
   body?: string | Uint8Array
   /** Epoch ms by which everything (DNS, connect, redirects, body) must be done. */
   deadline: number
-  signal?: AbortSignal
+  signal?: AbortSource
 }
 
 export interface EgressResponse {
@@ -221,7 +222,10 @@ async function sendRequest(request: EgressRequest, client: ClientContext): Promi
         return await readResponse(response, hop, method, redirects, budget.signal, client.maxResponseBytes)
       }
 
-      await response.body.dump({ limit: REDIRECT_BODY_DUMP_BYTES, signal: budget.signal })
+      await response.body.dump({
+        limit: REDIRECT_BODY_DUMP_BYTES,
+        signal: asAbortSignal(budget.signal),
+      })
       if (redirects >= client.maxRedirects) {
         throw new EgressError('EGRESS_TOO_MANY_REDIRECTS', {
           host,
@@ -456,7 +460,7 @@ function dispatch(
   method: string,
   headers: ReadonlyMap<string, string>,
   body: string | Uint8Array | undefined,
-  signal: AbortSignal,
+  signal: CallSignal,
   client: ClientContext,
 ): Promise<Dispatcher.ResponseData> {
   const sent: Record<string, string> = Object.fromEntries(headers)
@@ -469,7 +473,7 @@ function dispatch(
     method: method as Dispatcher.HttpMethod,
     headers: sent,
     body: body ?? null,
-    signal,
+    signal: asAbortSignal(signal),
   })
 }
 
@@ -512,7 +516,7 @@ async function readResponse(
   hop: Hop,
   method: string,
   redirects: number,
-  signal: AbortSignal,
+  signal: CallSignal,
   maxBytes: number,
 ): Promise<EgressResponse> {
   const headers: Record<string, string> = {}
@@ -552,7 +556,7 @@ async function readBodyCapped(
   source: Readable,
   decoders: Transform[],
   maxBytes: number,
-  signal: AbortSignal,
+  signal: CallSignal,
   host: string,
 ): Promise<Uint8Array> {
   if (decoders.length === 0) return readPlainBody(source, maxBytes, signal, host)
@@ -563,7 +567,7 @@ async function readBodyCapped(
   source.once('error', () => (failedStage ??= 'body'))
   for (const decoder of decoders) decoder.once('error', () => (failedStage ??= 'decoder'))
   try {
-    await pipeline([source, wire, ...decoders, collector], { signal })
+    await pipeline([source, wire, ...decoders, collector], { signal: asAbortSignal(signal) })
   } catch (error) {
     if (error instanceof EgressError || signal.aborted) throw error
     // An empty body labelled as compressed (HEAD, 204, 304, or a sloppy server) decodes to nothing.
@@ -581,34 +585,53 @@ async function readBodyCapped(
   return collector.body()
 }
 
-/** The common case, no decoding: collect chunks directly (a stream pipeline costs more than the read). */
-async function readPlainBody(
+/**
+ * The common case, no decoding: chunks collected from 'data' events (a pipeline, or even an async
+ * iterator, costs more than the read of a small body).
+ */
+function readPlainBody(
   source: Readable,
   maxBytes: number,
-  signal: AbortSignal,
+  signal: CallSignal,
   host: string,
 ): Promise<Uint8Array> {
-  const chunks: Buffer[] = []
-  let total = 0
-  const abort = () => source.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'))
-  signal.addEventListener('abort', abort, { once: true })
-  try {
-    for await (const chunk of source) {
-      total += (chunk as Buffer).length
-      if (total > maxBytes) {
-        source.destroy()
-        throw responseTooLarge(host, maxBytes)
-      }
-      chunks.push(chunk as Buffer)
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let total = 0
+    let settled = false
+    const settle = (error?: unknown) => {
+      if (settled) return
+      settled = true
+      signal.removeEventListener('abort', onAbort)
+      if (error === undefined) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total))
+      else reject(error)
     }
-  } catch (error) {
-    if (error instanceof EgressError) throw error
-    if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : error
-    throw error
-  } finally {
-    signal.removeEventListener('abort', abort)
-  }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total)
+    const onAbort = () => {
+      const reason = signal.reason instanceof Error ? signal.reason : new Error('aborted')
+      settle(reason)
+      source.destroy(reason)
+    }
+    if (signal.aborted) return onAbort()
+    signal.addEventListener('abort', onAbort)
+    // The listeners stay: a destroyed stream may still emit an error, which must not go unheard.
+    source.on('data', (chunk: Buffer) => {
+      total += chunk.length
+      if (total > maxBytes) {
+        settle(responseTooLarge(host, maxBytes))
+        source.destroy()
+        return
+      }
+      chunks.push(chunk)
+    })
+    source.on('end', () => settle())
+    source.on('error', (error) =>
+      settle(signal.aborted && signal.reason instanceof Error ? signal.reason : error),
+    )
+    source.on('close', () => {
+      // After 'end' this is a no-op; an Error is made (and its stack taken) only when it is not.
+      if (!settled) settle(new Error('the response body ended before it was complete'))
+    })
+  })
 }
 
 function responseTooLarge(host: string, maxBytes: number): EgressError {
@@ -671,7 +694,7 @@ class CappedCollector extends Writable {
 // Deadline and abort
 
 interface Budget {
-  signal: AbortSignal
+  signal: CallSignal
   /** Throws the timeout or abort error if the budget is spent already. */
   throwIfOver(): void
   /** The timeout or abort error, once one happened: it explains any failure that followed. */
@@ -681,16 +704,16 @@ interface Budget {
 
 function startBudget(
   deadline: number,
-  callerSignal: AbortSignal | undefined,
+  callerSignal: AbortSource | undefined,
   currentHost: () => string,
 ): Budget {
   if (Number.isNaN(deadline)) throw new TypeError('EgressRequest.deadline must be an epoch time in ms')
-  const controller = new AbortController()
+  const signal = new CallSignal()
   const totalMs = Math.max(0, Math.round(deadline - Date.now()))
   let failure: EgressError | undefined
   const stop = (error: EgressError): void => {
     failure ??= error
-    controller.abort(failure)
+    signal.abort(failure)
   }
   const onTimeout = (): void =>
     stop(
@@ -719,7 +742,7 @@ function startBudget(
   callerSignal?.addEventListener('abort', onAbort, { once: true })
 
   return {
-    signal: controller.signal,
+    signal,
     throwIfOver() {
       if (failure) throw failure
     },

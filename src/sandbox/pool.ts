@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
+import { CallSignal, type AbortSource } from '../shared/call-signal.js'
 import { packageRoot } from '../shared/package-root.js'
 import type {
   BridgeRequest,
@@ -77,7 +78,7 @@ export interface InvocationOutcome {
 /** Performs one outbound call for a function: the egress guard lives behind this. */
 export type CallHandler = (
   request: BridgeRequest,
-  context: { deadline: number; signal: AbortSignal },
+  context: { deadline: number; signal: AbortSource },
 ) => Promise<BridgeResponse>
 
 export interface SandboxPoolOptions {
@@ -100,8 +101,8 @@ interface Pending {
   slot: WorkerSlot
   started: number
   deadline: number
-  /** Made on the first outbound call only: most invocations never need one, and aborting costs. */
-  abort?: AbortController
+  /** Made on the first outbound call only: most invocations never need one. */
+  abort?: CallSignal
   logs: LogRecord[]
   calls: CallRecord[]
   callCount: number
@@ -370,7 +371,7 @@ export class SandboxPool {
         // invocation's timeout (FUNCTION_TIMEOUT) always fires first and aborts the call, rather
         // than the call's deadline racing it and surfacing as EGRESS_TIMEOUT.
         deadline: ownDeadline < pending.deadline ? ownDeadline : pending.deadline + CALL_DEADLINE_SLACK_MS,
-        signal: (pending.abort ??= new AbortController()).signal,
+        signal: (pending.abort ??= new CallSignal()),
       })
       record.status = response.status
       reply({ type: 'call-result', id: pending.id, callId, response })
@@ -411,7 +412,6 @@ export class SandboxPool {
     if (!pending.slot.pending.delete(pending.id)) return
     clearTimeout(pending.timer)
     clearTimeout(pending.graceTimer)
-    // Aborting builds an error object for every listener: only worth it with a call still out.
     if (pending.callsInFlight > 0) pending.abort?.abort()
     if (pending.slot.pending.size === 0) this.checkResponsive(pending.slot)
     const base = { logs: pending.logs, calls: pending.calls, durationMs: Date.now() - pending.started }

@@ -208,6 +208,21 @@ function route(seen: SeenRequest, res: ServerResponse): void {
     case '/hang':
       // Never answers; the server's closeAllConnections ends it.
       return
+    case '/stall-body':
+      // Headers and part of the body, then nothing (plain, or gzip-encoded with ?gzip).
+      if (url.searchParams.has('gzip')) {
+        res.writeHead(200, { 'content-encoding': 'gzip', 'content-type': 'text/plain' })
+        res.write(gzipSync('x'.repeat(1000)).subarray(0, 20))
+      } else {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' })
+        res.write('x'.repeat(10))
+      }
+      return
+    case '/cut-body':
+      // Promises 100 bytes, sends 10, and hangs up.
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' })
+      res.write('x'.repeat(10), () => res.destroy())
+      return
     default:
       if (url.pathname.startsWith('/loop/')) {
         const step = Number(url.pathname.slice('/loop/'.length))
@@ -779,6 +794,49 @@ describe('egress guard: response limits', () => {
       }),
     )
     expect(error.code).toBe('EGRESS_ABORTED')
+  })
+
+  it.each(['', '?gzip'])(
+    'times out, and aborts, a body that stalls after its headers (%s)',
+    async (query) => {
+      const started = Date.now()
+      const timedOut = await failure(
+        mappedClient.request({
+          method: 'GET',
+          url: `https://api.openai.com/stall-body${query}`,
+          deadline: Date.now() + 300,
+        }),
+      )
+      expect(timedOut.code).toBe('EGRESS_TIMEOUT')
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250)
+      expect(Date.now() - started).toBeLessThan(3000)
+
+      const controller = new AbortController()
+      setTimeout(() => controller.abort(), 100)
+      const aborted = await failure(
+        mappedClient.request({
+          method: 'GET',
+          url: `https://api.openai.com/stall-body${query}`,
+          deadline: soon(),
+          signal: controller.signal,
+        }),
+      )
+      expect(aborted.code).toBe('EGRESS_ABORTED')
+    },
+  )
+
+  it('fails a body cut short by the upstream, and still serves the next call', async () => {
+    const error = await failure(
+      mappedClient.request({ method: 'GET', url: 'https://api.openai.com/cut-body', deadline: soon() }),
+    )
+    expect(error.code).toMatch(/^EGRESS_/)
+    expect(error.code).not.toBe('EGRESS_TIMEOUT')
+    const next = await mappedClient.request({
+      method: 'GET',
+      url: 'https://api.openai.com/echo',
+      deadline: soon(),
+    })
+    expect(next.status).toBe(200)
   })
 
   it('refuses an already aborted call before connecting', async () => {
