@@ -1,6 +1,8 @@
 // Shared by the bench scripts: a bounded HTTP load, medians, and processes that print their URL.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createInterface } from 'node:readline'
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, watch } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Pool } from 'undici'
 
 export const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
@@ -49,45 +51,65 @@ export async function load(options: {
 export interface Served {
   child: ChildProcess
   url: string
-  lines: string[]
-  /** Resolves with the first line (from `after` on) that `match` accepts. */
-  nextLine(match: (line: string) => boolean, after?: number): Promise<string>
   stop(): Promise<void>
 }
 
+/**
+ * Starts `node ...command` with its stdout going to a file, as a terminal would take it off its
+ * hands: a pipe read by this process would make the load generator also parse every line the
+ * server prints, and block the server whenever this busy process fell behind.
+ */
 export async function serve(
   command: string[],
   options: { cwd: string; env: NodeJS.ProcessEnv; urlOf: (line: string) => string | undefined },
 ): Promise<Served> {
+  const outputDir = mkdtempSync(join(tmpdir(), 'centrali-bench-stdout-'))
+  const outputPath = join(outputDir, 'stdout')
+  const output = openSync(outputPath, 'w')
   const child = spawn(process.execPath, command, {
     cwd: options.cwd,
     env: options.env,
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', output, 'inherit'],
   })
-  const lines: string[] = []
-  const waiters: (() => void)[] = []
-  let resolveUrl: (url: string) => void
-  const url = new Promise<string>((resolve) => (resolveUrl = resolve))
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    const found = options.urlOf(line)
-    if (found !== undefined) resolveUrl(found)
-    lines.push(line)
-    for (const wake of waiters.splice(0)) wake()
+  closeSync(output)
+  const urlIn = (line: string) => {
+    try {
+      return options.urlOf(line)
+    } catch {
+      return undefined
+    }
+  }
+  const url = await new Promise<string>((resolve, reject) => {
+    const check = () => {
+      // Whole lines only: the last piece may still be being written.
+      for (const line of readFileSync(outputPath, 'utf8').split('\n').slice(0, -1)) {
+        const found = urlIn(line)
+        if (found === undefined) continue
+        stopWatching()
+        resolve(found)
+        return
+      }
+    }
+    const onExit = (code: number | null) => {
+      stopWatching()
+      reject(new Error(`${command.join(' ')} exited (${code}) before printing its URL`))
+    }
+    const watcher = watch(outputPath, check)
+    const poll = setInterval(check, 25)
+    const stopWatching = () => {
+      watcher.close()
+      clearInterval(poll)
+      child.off('exit', onExit)
+    }
+    child.on('exit', onExit)
   })
   return {
     child,
-    url: await url,
-    lines,
-    async nextLine(match, after = 0) {
-      for (;;) {
-        const found = lines.slice(after).find(match)
-        if (found !== undefined) return found
-        await new Promise<void>((resolve) => waiters.push(resolve))
-      }
-    },
+    url,
     async stop() {
       child.kill('SIGTERM')
       if (child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve))
+      rmSync(outputDir, { recursive: true, force: true })
     },
   }
 }
