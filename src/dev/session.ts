@@ -21,7 +21,7 @@ import {
 } from '../project/schema.js'
 import { installSchema } from '../project/schema-file.js'
 import { DEV_PORT } from '../project/init.js'
-import { SECRETS_FILE, resolveTriggerParams } from '../project/secrets.js'
+import { SECRETS_FILE, createTriggerParamsResolver } from '../project/secrets.js'
 import { readCachedBuild, writeCachedBuild } from '../build/cache.js'
 import { BUILD_CACHE_DIR, MAX_OUTBOUND_CALLS } from '../project/invoke.js'
 import { createCallHandler } from '../sandbox/bridge.js'
@@ -394,6 +394,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     }
   }
 
+  const resolveParams = createTriggerParamsResolver()
+
   async function invoke(
     trigger: string,
     triggerConfig: TriggerConfig,
@@ -425,7 +427,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       )
     } else {
       try {
-        const resolved = await resolveTriggerParams({
+        const resolved = await resolveParams({
           root,
           cwd: options.cwd,
           env: options.env,

@@ -1,6 +1,8 @@
+import { statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join, relative, resolve } from 'node:path'
 import { parseDotenv } from '../secrets/dotenv.js'
+import { KEY_ENV, keyFilePath } from '../secrets/key.js'
 import { SECRET_NAME_PATTERN } from '../secrets/names.js'
 import { SecretsStore, assertSecretName } from '../secrets/store.js'
 import { UserError, describeSystemError } from '../shared/errors.js'
@@ -168,17 +170,19 @@ export interface ResolvedParams {
   secrets: Map<string, string>
 }
 
-/**
- * A trigger's params as its invocation gets them: static values as written, secret references
- * decrypted from the project's store (opened now, so a secret set a moment ago is used).
- */
-export async function resolveTriggerParams(options: {
+export interface ResolveParamsOptions {
   root: string
   cwd: string
   env: NodeJS.ProcessEnv
   triggerName: string
   trigger: TriggerConfig
-}): Promise<ResolvedParams> {
+}
+
+/**
+ * A trigger's params as its invocation gets them: static values as written, secret references
+ * decrypted from the project's store (opened now, so a secret set a moment ago is used).
+ */
+export async function resolveTriggerParams(options: ResolveParamsOptions): Promise<ResolvedParams> {
   const values: ResolvedParams['values'] = {}
   const secrets = new Map<string, string>()
   let store: SecretsStore | undefined
@@ -205,4 +209,39 @@ export async function resolveTriggerParams(options: {
     secrets.set(value.secret, secret)
   }
   return { values, secrets }
+}
+
+/**
+ * resolveTriggerParams for a server that invokes many times (`dev`): each trigger's answer is used
+ * again while its config is the same object and the secrets store and key file are the same files
+ * (device, inode, size, change times; the store is replaced by a rename on every write). The check
+ * is a synchronous stat, where resolving reads and decrypts the store through the thread pool on
+ * every request; a secret set a moment ago is still used by the very next request.
+ */
+export function createTriggerParamsResolver(): (options: ResolveParamsOptions) => Promise<ResolvedParams> {
+  const resolved = new Map<
+    string,
+    { trigger: TriggerConfig; files: string; params: Promise<ResolvedParams> }
+  >()
+  return (options) => {
+    const files = Object.values(options.trigger.params ?? {}).some(isSecretRef)
+      ? `${fileIdentity(join(options.root, SECRETS_FILE))} ${
+          options.env[KEY_ENV] === undefined ? fileIdentity(keyFilePath(options.env)) : 'env'
+        }`
+      : ''
+    const cached = resolved.get(options.triggerName)
+    if (cached?.trigger === options.trigger && cached.files === files) return cached.params
+    const params = resolveTriggerParams(options)
+    resolved.set(options.triggerName, { trigger: options.trigger, files, params })
+    // A failure (a missing secret, an unreadable store) is not kept: the next request tries again.
+    params.catch(() => {
+      if (resolved.get(options.triggerName)?.params === params) resolved.delete(options.triggerName)
+    })
+    return params
+  }
+}
+
+function fileIdentity(path: string): string {
+  const info = statSync(path, { bigint: true, throwIfNoEntry: false })
+  return info === undefined ? 'none' : `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`
 }

@@ -39,8 +39,28 @@ function base64Forms(value: string): string[] {
   })
 }
 
-export function createRedactor(secrets: ReadonlyMap<string, string>): Redactor {
-  const needles: { text: string; name: string }[] = []
+interface Needle {
+  text: string
+  name: string
+}
+
+/**
+ * The texts to look for, per set of secrets: a server hands the same resolved map to every
+ * invocation of a trigger, so they are worked out once for it, not per invocation.
+ */
+const needlesOf = new WeakMap<ReadonlyMap<string, string>, readonly Needle[]>()
+
+function findNeedles(secrets: ReadonlyMap<string, string>): readonly Needle[] {
+  let needles = needlesOf.get(secrets)
+  if (needles === undefined) {
+    needles = makeNeedles(secrets)
+    needlesOf.set(secrets, needles)
+  }
+  return needles
+}
+
+function makeNeedles(secrets: ReadonlyMap<string, string>): Needle[] {
+  const needles: Needle[] = []
   for (const [name, value] of secrets) {
     if (value.length < MIN_LENGTH) continue
     const forms = new Set([
@@ -56,7 +76,11 @@ export function createRedactor(secrets: ReadonlyMap<string, string>): Redactor {
     for (const text of forms) needles.push({ text, name })
   }
   // Longest first, so a value is not half-replaced by a shorter secret inside it.
-  needles.sort((a, b) => b.text.length - a.text.length)
+  return needles.sort((a, b) => b.text.length - a.text.length)
+}
+
+export function createRedactor(secrets: ReadonlyMap<string, string>): Redactor {
+  const needles = findNeedles(secrets)
   const redactions: Redaction[] = []
 
   const redactText = (text: string, where: string): string => {
