@@ -226,7 +226,7 @@ export function createTriggerParamsResolver(): (options: ResolveParamsOptions) =
   return (options) => {
     const files = Object.values(options.trigger.params ?? {}).some(isSecretRef)
       ? `${fileIdentity(join(options.root, SECRETS_FILE))} ${
-          options.env[KEY_ENV] === undefined ? fileIdentity(keyFilePath(options.env)) : 'env'
+          options.env[KEY_ENV]?.trim() ? 'env' : fileIdentity(keyFilePath(options.env))
         }`
       : ''
     const cached = resolved.get(options.triggerName)

@@ -412,6 +412,7 @@ export class SandboxPool {
     if (!pending.slot.pending.delete(pending.id)) return
     clearTimeout(pending.timer)
     clearTimeout(pending.graceTimer)
+    // Only a call still out needs aborting (an abort makes an Error, with its stack).
     if (pending.callsInFlight > 0) pending.abort?.abort()
     if (pending.slot.pending.size === 0) this.checkResponsive(pending.slot)
     const base = { logs: pending.logs, calls: pending.calls, durationMs: Date.now() - pending.started }
