@@ -410,7 +410,12 @@ function cancel(id: number, error: SerializedError): void {
   finish(invocation, { type: 'cancelled', id })
 }
 
-port.on('message', (message: HostToWorker) => {
+// The host sends what it has for this worker once per turn of its event loop, as a batch.
+port.on('message', (batch: HostToWorker[]) => {
+  for (const message of batch) receive(message)
+})
+
+function receive(message: HostToWorker): void {
   switch (message.type) {
     case 'load':
       load(message.buildId, message.code)
@@ -438,7 +443,7 @@ port.on('message', (message: HostToWorker) => {
       break
     }
   }
-})
+}
 
 // memoryMb bounds the JavaScript heap (resourceLimits); ArrayBuffer memory lives outside it, so
 // it is watched here. A synchronous allocation loop starves this check, and ends at its timeout.
