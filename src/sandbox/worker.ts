@@ -410,9 +410,12 @@ function cancel(id: number, error: SerializedError): void {
   finish(invocation, { type: 'cancelled', id })
 }
 
-// The host sends what it has for this worker once per turn of its event loop, as a batch.
+// The host sends what it has for this worker once per turn of its event loop, as a batch. Each
+// message is handled in a turn of its own, as if sent alone: the microtasks one starts (an
+// invocation finishing, its result posted) run before the next message, whose code may block.
 port.on('message', (batch: HostToWorker[]) => {
-  for (const message of batch) receive(message)
+  receive(batch[0]!)
+  for (const message of batch.slice(1)) setImmediate(receive, message)
 })
 
 function receive(message: HostToWorker): void {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { buildSources, createTestPool, invoke } from '../helpers/sandbox.js'
+import { buildSources, createTestPool, invoke, LIMITS } from '../helpers/sandbox.js'
 
 const fn = (body: string) => buildSources({ 'fn.js': `async function run() {\n${body}\n}` })
 
@@ -46,6 +46,24 @@ describe('limits', () => {
       expect(Date.now() - started).toBeLessThan(5000)
       // The pool keeps serving with a fresh worker.
       expect(await invoke(pool, await fn('return "alive"'))).toMatchObject({ ok: true, value: 'alive' })
+    } finally {
+      await pool.close()
+    }
+  })
+
+  it('an invocation that finishes is answered even when one sent with it then blocks the worker', async () => {
+    const pool = createTestPool(undefined, { size: 1 })
+    try {
+      const [quick, loopFn] = await Promise.all([fn('return "quick"'), fn('while (true) {}')])
+      // Both loaded first, so the two invocations below are sent in the same turn and reach the
+      // worker together: the first must not wait on the second.
+      await Promise.all([pool.preload(quick, LIMITS.memoryMb), pool.preload(loopFn, LIMITS.memoryMb)])
+      const [done, loop] = await Promise.all([
+        invoke(pool, quick),
+        invoke(pool, loopFn, null, {}, { timeoutMs: 300 }),
+      ])
+      expect(done).toMatchObject({ ok: true, value: 'quick' })
+      expect(loop.error).toMatchObject({ code: 'FUNCTION_TIMEOUT' })
     } finally {
       await pool.close()
     }
