@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { readBody } from '../server/http.js'
 import { CentraliError, describeSystemError } from '../shared/errors.js'
 import type { TokenCheck } from './auth.js'
 import { ApiError } from './errors.js'
@@ -218,27 +219,17 @@ async function readJsonBody(
   request: IncomingMessage,
   options: { optional?: boolean } = {},
 ): Promise<unknown> {
-  const tooLarge = () =>
-    new ApiError(
+  const body = await readBody(request, MAX_UPLOAD_BYTES)
+  if (body === 'too-large') {
+    throw new ApiError(
       413,
       'PAYLOAD_TOO_LARGE',
       `The request body is over ${MAX_UPLOAD_BYTES} bytes (${MAX_UPLOAD_BYTES / 1024 / 1024} MiB).`,
     )
-  const declared = Number(request.headers['content-length'])
-  if (Number.isFinite(declared) && declared > MAX_UPLOAD_BYTES) throw tooLarge()
-  const chunks: Buffer[] = []
-  let total = 0
-  for await (const chunk of request) {
-    total += (chunk as Buffer).length
-    if (total > MAX_UPLOAD_BYTES) {
-      request.pause()
-      throw tooLarge()
-    }
-    chunks.push(chunk as Buffer)
   }
-  if (options.optional && total === 0) return undefined
+  if (options.optional && body.length === 0) return undefined
   try {
-    return JSON.parse(Buffer.concat(chunks, total).toString('utf8')) as unknown
+    return JSON.parse(body.toString('utf8')) as unknown
   } catch (error) {
     throw new ApiError(400, 'BAD_JSON', `The request body is not JSON: ${describeJsonError(error)}.`)
   }

@@ -231,7 +231,8 @@ function sendJson(response: ServerResponse, status: number, body: unknown): void
   response.end(text)
 }
 
-async function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer | 'too-large'> {
+/** A request's body, refused as soon as it passes `maxBytes` (declared or read), never buffered whole. */
+export async function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer | 'too-large'> {
   const declared = Number(request.headers['content-length'])
   if (Number.isFinite(declared) && declared > maxBytes) return 'too-large'
   const chunks: Buffer[] = []
