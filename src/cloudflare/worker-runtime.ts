@@ -16,7 +16,10 @@ import {
   copyHeaders,
   describeThrown,
   encodeBody,
+  freezeData,
+  NO_RUN_MESSAGE,
   parseResponseText,
+  resultJson,
   shortUrl,
   toLogValue,
   upstreamDetail,
@@ -56,7 +59,6 @@ export type WorkerEnv = Record<string, unknown>
 export const LIMITS = {
   maxBodyBytes: 1024 * 1024,
   maxResponseBytes: 10 * 1024 * 1024,
-  maxResultBytes: 10 * 1024 * 1024,
   maxCalls: 50,
   maxRedirects: 5,
   maxLogRecords: 1000,
@@ -301,8 +303,8 @@ async function run(
     const timers = makeTimers(invocation)
     const globals: Record<string, unknown> = {
       ...contractGlobals(),
-      executionParams: deepFreeze(executionParams),
-      triggerParams: deepFreeze(triggerParams),
+      executionParams: freezeData(executionParams),
+      triggerParams: freezeData(triggerParams),
       api: makeApi(invocation),
       ...timers,
     }
@@ -311,26 +313,10 @@ async function run(
     functionGlobal.globalThis = functionGlobal
     const byName: Record<string, unknown> = { ...globals, globalThis: functionGlobal, Function }
     const runFunction = factory(...FACTORY_PARAMETERS.map((name) => byName[name]))
-    if (typeof runFunction !== 'function') {
-      throw new CodedError(
-        'FUNCTION_NO_RUN',
-        'The function file does not declare `async function run()` (or export it as `run` or default).',
-      )
-    }
-    const value = await runFunction()
-    let json: string | undefined
-    try {
-      json = JSON.stringify(value === undefined ? null : value)
-    } catch (error) {
-      throw new Error(`run() returned a value that is not JSON-serialisable: ${(error as Error).message}`)
-    }
-    if (json !== undefined && json.length > LIMITS.maxResultBytes) {
-      throw new CodedError(
-        'FUNCTION_RESULT_TOO_LARGE',
-        `run() returned ${json.length} bytes of JSON; a result may be at most ${LIMITS.maxResultBytes} (10 MiB).`,
-      )
-    }
-    return { ok: true, json: json ?? 'null' }
+    if (typeof runFunction !== 'function') throw new CodedError('FUNCTION_NO_RUN', NO_RUN_MESSAGE)
+    const result = resultJson(await runFunction())
+    if ('code' in result) throw new CodedError(result.code, result.message)
+    return { ok: true, json: result.json }
   } catch (error) {
     if (error instanceof CodedError) return { ok: false, code: error.code, message: error.message }
     return {
@@ -419,14 +405,6 @@ function contractGlobals(): Record<string, unknown> {
   ]
   const source = globalThis as unknown as Record<string, unknown>
   return Object.fromEntries(names.filter((name) => name in source).map((name) => [name, source[name]]))
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value)
-    for (const inner of Object.values(value)) deepFreeze(inner)
-  }
-  return value
 }
 
 function makeTimers(invocation: Invocation) {

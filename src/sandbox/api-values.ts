@@ -87,3 +87,54 @@ export function describeThrown(value: unknown): string {
     return String(value)
   }
 }
+
+/** What an invocation whose file declares no `run` fails with (FUNCTION_NO_RUN). */
+export const NO_RUN_MESSAGE =
+  'The function file does not declare `async function run()` (or export it as `run` or default).'
+
+/** The most JSON a result may weigh (10 MiB). */
+export const MAX_RESULT_BYTES = 10 * 1024 * 1024
+
+/** What run() returned as the JSON text the endpoint answers with, or why it cannot be sent. */
+export function resultJson(value: unknown): { json: string } | { code: string; message: string } {
+  let json: string | undefined
+  try {
+    json = JSON.stringify(value === undefined ? null : value)
+  } catch (error) {
+    return {
+      code: 'FUNCTION_ERROR',
+      message: `run() returned a value that is not JSON-serialisable: ${(error as Error).message}`,
+    }
+  }
+  if (json !== undefined && json.length > MAX_RESULT_BYTES) {
+    return {
+      code: 'FUNCTION_RESULT_TOO_LARGE',
+      message: `run() returned ${json.length} bytes of JSON; a result may be at most ${MAX_RESULT_BYTES} (10 MiB).`,
+    }
+  }
+  return { json: json ?? 'null' }
+}
+
+/**
+ * Freezes the params an invocation is handed (structured clones or parses of JSON data) all the
+ * way down, without recursion, so a deeply nested payload cannot overflow the stack. An object
+ * whose prototype is not Object.prototype or Array.prototype goes to `other` instead when given
+ * (the sandbox hardens it, prototype chain included).
+ */
+export function freezeData<T>(root: T, other?: (value: object) => void): T {
+  const pending: unknown[] = [root]
+  while (pending.length > 0) {
+    const value = pending.pop()
+    if (typeof value !== 'object' || value === null || Object.isFrozen(value)) continue
+    if (other !== undefined) {
+      const prototype = Object.getPrototypeOf(value) as unknown
+      if (prototype !== Object.prototype && prototype !== Array.prototype) {
+        other(value)
+        continue
+      }
+    }
+    Object.freeze(value)
+    for (const inner of Object.values(value)) pending.push(inner)
+  }
+  return root
+}

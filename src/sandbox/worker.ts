@@ -25,6 +25,9 @@ import {
   copyHeaders,
   describeThrown,
   encodeBody,
+  freezeData,
+  NO_RUN_MESSAGE,
+  resultJson,
   shortUrl,
   toLogValue,
   upstreamDetail,
@@ -80,27 +83,6 @@ function freezeArrows<T extends Record<string, (...args: never[]) => unknown>>(r
   return Object.freeze(record)
 }
 
-/**
- * harden() for the params, at a fraction of its cost: they are structured clones of JSON data,
- * whose only prototypes (Object.prototype, Array.prototype) lockdown already hardened, so freezing
- * every object in them hardens them. Anything else found in them is hardened the slow way.
- */
-function freezeData<T>(root: T): T {
-  const pending: unknown[] = [root]
-  while (pending.length > 0) {
-    const value = pending.pop()
-    if (typeof value !== 'object' || value === null || Object.isFrozen(value)) continue
-    const prototype = Object.getPrototypeOf(value) as unknown
-    if (prototype !== Object.prototype && prototype !== Array.prototype) {
-      harden(value)
-      continue
-    }
-    Object.freeze(value)
-    for (const inner of Object.values(value)) pending.push(inner)
-  }
-  return root
-}
-
 /** Where factories are evaluated: built-ins only, frozen, so nothing can be stored on it. */
 const factoryCompartment = new Compartment({ globals: { ...hostGlobals }, __options__: true })
 withhold(factoryCompartment.globalThis)
@@ -117,10 +99,9 @@ interface LoadedFactory {
 
 /** Loaded builds; the host decides when one is unloaded. */
 const factories = new Map<string, LoadedFactory>()
-/** Per invocation: what its logs and its result may weigh on the host (JSON bytes). */
+/** Per invocation: what its logs may weigh on the host (JSON bytes; the result: MAX_RESULT_BYTES). */
 const MAX_LOG_RECORDS = 1000
 const MAX_LOG_BYTES = 1024 * 1024
-const MAX_RESULT_BYTES = 10 * 1024 * 1024
 
 interface PendingCall {
   resolve: (response: BridgeResponse) => void
@@ -361,8 +342,10 @@ async function invoke(
     const timers = makeTimers(invocation)
     const globals: Record<string, unknown> = {
       ...hostGlobals,
-      executionParams: freezeData(executionParams),
-      triggerParams: freezeData(triggerParams),
+      // Structured clones of JSON data, whose prototypes lockdown already hardened: freezing them is
+      // hardening them, at a fraction of harden()'s cost; anything else is hardened the slow way.
+      executionParams: freezeData(executionParams, harden),
+      triggerParams: freezeData(triggerParams, harden),
       api: makeApi(invocation),
       ...timers,
     }
@@ -377,27 +360,10 @@ async function invoke(
       Function: ownGlobal.Function,
     }
     const run = loaded.factory(...FACTORY_PARAMETERS.map((name) => byName[name]))
-    if (typeof run !== 'function') {
-      throw new CodedError({
-        code: 'FUNCTION_NO_RUN',
-        message:
-          'The function file does not declare `async function run()` (or export it as `run` or default).',
-      })
-    }
-    const value = await run()
-    let json: string | undefined
-    try {
-      json = JSON.stringify(value === undefined ? null : value)
-    } catch (error) {
-      throw new Error(`run() returned a value that is not JSON-serialisable: ${(error as Error).message}`)
-    }
-    if (json !== undefined && json.length > MAX_RESULT_BYTES) {
-      throw new CodedError({
-        code: 'FUNCTION_RESULT_TOO_LARGE',
-        message: `run() returned ${json.length} bytes of JSON; a result may be at most ${MAX_RESULT_BYTES} (10 MiB).`,
-      })
-    }
-    finish(invocation, { type: 'result', id, json: json ?? 'null' })
+    if (typeof run !== 'function') throw new CodedError({ code: 'FUNCTION_NO_RUN', message: NO_RUN_MESSAGE })
+    const result = resultJson(await run())
+    if ('code' in result) throw new CodedError(result)
+    finish(invocation, { type: 'result', id, json: result.json })
   } catch (error) {
     finish(invocation, { type: 'error', id, error: serializeError(error) })
   }
