@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { DevEvent } from '../../src/dev/session.js'
 import { launchChromium } from '../helpers/browser.js'
 import { CLI, ROOT, createSandbox, type Sandbox } from '../helpers/cli.js'
+import { until } from '../helpers/until.js'
 
 /**
  * The dev console (`/_console` on `centrali dev`) in real headless Chromium: the built CLI runs
@@ -85,19 +86,6 @@ let origin = ''
 let port = 0
 let token = ''
 
-async function until<T>(check: () => T | undefined, what: () => string, timeoutMs = WAIT): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = check()
-    if (value !== undefined) return value
-    if (dev !== undefined && (dev.exitCode !== null || dev.signalCode !== null))
-      throw new Error(`the dev process exited: ${what()}\nstderr:\n${devStderr}`)
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms: ${what()}\nstderr:\n${devStderr}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
-
 /** The first event of `type` matching `match`, from index `since` on. */
 function next<K extends DevEvent['type']>(
   type: K,
@@ -109,7 +97,8 @@ function next<K extends DevEvent['type']>(
       events
         .slice(since)
         .find((event): event is EventOf<K> => event.type === type && match(event as EventOf<K>)),
-    () => `no ${type} event in ${JSON.stringify(events.map((event) => event.type))}`,
+    () => `no ${type} event in ${JSON.stringify(events.map((event) => event.type))}\nstderr:\n${devStderr}`,
+    { child: dev, name: 'dev', timeoutMs: WAIT },
   )
 }
 

@@ -1,13 +1,14 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { mkdir, readdir, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
-import { connect, type AddressInfo } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import { execa, type ResultPromise } from 'execa'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { DevEvent } from '../../src/dev/session.js'
 import { CLI, createSandbox, type Sandbox } from '../helpers/cli.js'
+import { errorCode, errorMessage, portAccepts, request, type Answer } from '../helpers/http.js'
 import { until } from '../helpers/until.js'
 import { startUpstream, type Reply, type Seen, type Upstream } from '../helpers/upstream.js'
 
@@ -211,30 +212,6 @@ async function startDev(args: readonly string[] = [], { json = true } = {}): Pro
   }
 }
 
-interface Answer {
-  status: number
-  headers: Headers
-  body: unknown
-  requestId: string | null
-}
-
-async function request(url: string, init: RequestInit = {}): Promise<Answer> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(15_000), ...init })
-  const text = await response.text()
-  let body: unknown = text
-  try {
-    body = text === '' ? undefined : JSON.parse(text)
-  } catch {
-    // not JSON: keep the text
-  }
-  return {
-    status: response.status,
-    headers: response.headers,
-    body,
-    requestId: response.headers.get('x-request-id'),
-  }
-}
-
 function post(dev: Dev, trigger: string, payload: unknown = {}, headers: Record<string, string> = {}) {
   return request(`${dev.url}/endpoints/${trigger}`, {
     method: 'POST',
@@ -244,9 +221,6 @@ function post(dev: Dev, trigger: string, payload: unknown = {}, headers: Record<
 }
 
 const map = (host: string, upstream: Upstream) => ['--map', `${host}=${upstream.origin}`]
-
-const errorCode = (answer: Answer) => (answer.body as { error?: { code?: string } }).error?.code
-const errorMessage = (answer: Answer) => (answer.body as { error?: { message?: string } }).error?.message
 
 /** The processes whose parent is `pid` (Linux /proc). */
 function childPids(pid: number): number[] {
@@ -271,17 +245,6 @@ function alive(pid: number): boolean {
   } catch {
     return false
   }
-}
-
-function portAccepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1')
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-  })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, request as httpRequest } from 'node:http'
-import { connect, type AddressInfo } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execa, type ResultPromise } from 'execa'
@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { buildFunction } from '../../src/build/bundle.js'
 import type { ServeEvent } from '../../src/runtime/server.js'
 import type { Manifest, UploadRequest, VersionInfo, VersionList } from '../../src/runtime/protocol.js'
+import { errorCode, errorMessage, portAccepts, request, type Answer } from '../helpers/http.js'
 import { until } from '../helpers/until.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 import { CLI, createSandbox, type Sandbox } from '../helpers/cli.js'
@@ -118,13 +119,6 @@ async function upstreamFor(delayMs = 0): Promise<Upstream> {
 // ---------------------------------------------------------------------------------------------
 // The serve process.
 
-interface Answer {
-  status: number
-  headers: Headers
-  body: unknown
-  text: string
-}
-
 interface Serve {
   child: ResultPromise
   url: string
@@ -148,18 +142,6 @@ const untilServe = <T>(
   child?: ResultPromise,
   timeoutMs = WAIT,
 ) => until(check, describe, { child, name: 'serve', timeoutMs })
-
-async function request(url: string, init: RequestInit = {}): Promise<Answer> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(15_000), ...init })
-  const text = await response.text()
-  let body: unknown = text
-  try {
-    body = text === '' ? undefined : JSON.parse(text)
-  } catch {
-    // not JSON: keep the text
-  }
-  return { status: response.status, headers: response.headers, body, text }
-}
 
 interface StartOptions {
   args?: readonly string[]
@@ -301,9 +283,6 @@ async function deploy(serve: Serve, spec: VersionSpec): Promise<string> {
   return id
 }
 
-const errorCode = (answer: Answer) => (answer.body as { error?: { code?: string } }).error?.code
-const errorMessage = (answer: Answer) => (answer.body as { error?: { message?: string } }).error?.message
-
 async function versions(serve: Serve): Promise<VersionList> {
   const answer = await serve.api('GET', '/v1/versions')
   expect(answer.status, answer.text).toBe(200)
@@ -321,17 +300,6 @@ function dataFiles(): { path: string; bytes: Buffer }[] {
         return [] // a folder
       }
     })
-}
-
-function portAccepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1')
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-  })
 }
 
 // ---------------------------------------------------------------------------------------------
