@@ -13,6 +13,8 @@
 import { isBlockingCode } from '../egress/errors.js'
 import { entryMatches, type DomainEntry } from '../egress/domain-match.js'
 import {
+  contractApi,
+  type ApiResponse,
   copyHeaders,
   describeThrown,
   encodeBody,
@@ -20,9 +22,7 @@ import {
   NO_RUN_MESSAGE,
   parseResponseText,
   resultJson,
-  shortUrl,
   toLogValue,
-  upstreamDetail,
 } from '../sandbox/api-values.js'
 import { FACTORY_PARAMETERS } from '../sandbox/factory.js'
 import { statusForCode } from '../sandbox/status.js'
@@ -97,13 +97,6 @@ export class HttpError extends Error {
     this.headers = response.headers
     this.body = response.body
   }
-}
-
-interface ApiResponse {
-  status: number
-  statusText: string
-  headers: Record<string, string>
-  body: unknown
 }
 
 interface Invocation {
@@ -451,17 +444,6 @@ function makeApi(invocation: Invocation) {
     }
     return call(invocation, method, url, (options ?? {}) as CallOptions)
   }
-  const expect2xx = (method: string, url: string) => (response: ApiResponse) => {
-    if (response.status >= 200 && response.status <= 299) return response.body
-    throw new HttpError(
-      `${method} ${shortUrl(url)} failed: ${response.status} ${response.statusText}${upstreamDetail(response.body)}`,
-      response,
-    )
-  }
-  const withoutBody = (method: string) => (url: string, options?: CallOptions) =>
-    request(method, url, { ...(options ?? {}), body: undefined }).then(expect2xx(method, url))
-  const withBody = (method: string) => (url: string, body: unknown, options?: CallOptions) =>
-    request(method, url, { ...(options ?? {}), body }).then(expect2xx(method, url))
   const log = (level: 'info' | 'error') => (value: unknown) => {
     if (invocation.done || invocation.logCount >= LIMITS.maxLogRecords) return
     invocation.logCount++
@@ -481,16 +463,7 @@ function makeApi(invocation: Invocation) {
     // eslint-disable-next-line no-console
     else console.log(line)
   }
-  return Object.freeze({
-    httpGet: withoutBody('GET'),
-    httpDelete: withoutBody('DELETE'),
-    httpPost: withBody('POST'),
-    httpPut: withBody('PUT'),
-    httpPatch: withBody('PATCH'),
-    request: (method: unknown, url: unknown, options?: unknown) => request(method, url, options),
-    log: log('info'),
-    logError: log('error'),
-  })
+  return Object.freeze(contractApi(request, log, HttpError))
 }
 
 /** One outbound call: checked against the allowlist before any byte is sent, and at every redirect. */

@@ -138,3 +138,47 @@ export function freezeData<T>(root: T, other?: (value: object) => void): T {
   }
   return root
 }
+
+/** What `api.request` resolves to: the status, the headers and the parsed body. */
+export interface ApiResponse {
+  status: number
+  statusText: string
+  headers: Record<string, string>
+  body: unknown
+}
+
+type CallOptions = { headers?: unknown; timeoutMs?: unknown }
+
+/**
+ * The `api` object of the function contract, the same on every runtime. Each runtime says how a
+ * call is made (`request`, which never rejects on a status), how a record is logged, and which
+ * HttpError class to throw (one the function's own realm made); the http* helpers resolve to the
+ * body on 2xx and reject with an HttpError otherwise. The caller freezes the result.
+ */
+export function contractApi<R extends ApiResponse>(
+  request: (method: unknown, url: unknown, options?: unknown) => Promise<R>,
+  log: (level: 'info' | 'error') => (value: unknown) => void,
+  HttpError: new (message: string, response: R) => Error,
+) {
+  const expect2xx = (method: string, url: string) => (response: R) => {
+    if (response.status >= 200 && response.status <= 299) return response.body
+    throw new HttpError(
+      `${method} ${shortUrl(url)} failed: ${response.status} ${response.statusText}${upstreamDetail(response.body)}`,
+      response,
+    )
+  }
+  const withoutBody = (method: string) => (url: string, options?: CallOptions) =>
+    request(method, url, { ...(options ?? {}), body: undefined }).then(expect2xx(method, url))
+  const withBody = (method: string) => (url: string, body: unknown, options?: CallOptions) =>
+    request(method, url, { ...(options ?? {}), body }).then(expect2xx(method, url))
+  return {
+    httpGet: withoutBody('GET'),
+    httpDelete: withoutBody('DELETE'),
+    httpPost: withBody('POST'),
+    httpPut: withBody('PUT'),
+    httpPatch: withBody('PATCH'),
+    request: (method: unknown, url: unknown, options?: unknown) => request(method, url, options),
+    log: log('info'),
+    logError: log('error'),
+  }
+}

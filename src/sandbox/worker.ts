@@ -22,15 +22,14 @@ import type {
   WorkerToHost,
 } from './protocol.js'
 import {
+  contractApi,
   copyHeaders,
   describeThrown,
   encodeBody,
   freezeData,
   NO_RUN_MESSAGE,
   resultJson,
-  shortUrl,
   toLogValue,
-  upstreamDetail,
 } from './api-values.js'
 import { FACTORY_PARAMETERS, needsOwnGlobal } from './factory.js'
 
@@ -204,19 +203,6 @@ function makeApi(invocation: Invocation) {
       send({ type: 'call', id: invocation.id, callId, request: bridgeRequest })
     })
   }
-  const expect2xx = (method: string, url: string) => (response: BridgeResponse) => {
-    if (response.status >= 200 && response.status <= 299) return response.body
-    throw new HttpError(
-      `${method} ${shortUrl(url)} failed: ${response.status} ${response.statusText}${upstreamDetail(response.body)}`,
-      response,
-    )
-  }
-  const withoutBody =
-    (method: string) => (url: string, options?: { headers?: unknown; timeoutMs?: unknown }) =>
-      request(method, url, { ...(options ?? {}), body: undefined }).then(expect2xx(method, url))
-  const withBody =
-    (method: string) => (url: string, body: unknown, options?: { headers?: unknown; timeoutMs?: unknown }) =>
-      request(method, url, { ...(options ?? {}), body }).then(expect2xx(method, url))
   const log = (level: 'info' | 'error') => (value: unknown) => {
     if (invocation.done || invocation.logCount > MAX_LOG_RECORDS) return
     const record = toLogValue(value)
@@ -231,16 +217,7 @@ function makeApi(invocation: Invocation) {
     }
     send({ type: 'log', id: invocation.id, level, time: Date.now(), value: record })
   }
-  return freezeArrows({
-    httpGet: withoutBody('GET'),
-    httpDelete: withoutBody('DELETE'),
-    httpPost: withBody('POST'),
-    httpPut: withBody('PUT'),
-    httpPatch: withBody('PATCH'),
-    request: (method: unknown, url: unknown, options?: unknown) => request(method, url, options),
-    log: log('info'),
-    logError: log('error'),
-  })
+  return freezeArrows(contractApi(request, log, HttpError))
 }
 
 function makeTimers(invocation: Invocation) {
