@@ -11,9 +11,16 @@ export interface Redaction {
 }
 
 export interface Redactor {
-  /** Redacts every string inside a JSON-like value; reports where it found something. */
+  /** False when there is nothing to look for (no secrets, or all too short): everything passes as is. */
+  readonly active: boolean
+  /**
+   * Redacts every string inside a JSON-like value; reports where it found something. What holds no
+   * secret comes back as the same object, not a copy.
+   */
   redact<T>(value: T, where: string): T
   redactText(text: string, where: string): string
+  /** The same for a value given as JSON text: the text itself when it holds no secret. */
+  redactJson(json: string, where: string): string
   readonly redactions: readonly Redaction[]
 }
 
@@ -42,6 +49,11 @@ function base64Forms(value: string): string[] {
 interface Needle {
   text: string
   name: string
+  /**
+   * How the text reads inside a JSON string. Escaping goes character by character (values come
+   * from UTF-8 storage, so there is no lone surrogate to pair differently in a longer string).
+   */
+  json: string
 }
 
 /**
@@ -49,8 +61,10 @@ interface Needle {
  * invocation of a trigger, so they are worked out once for it, not per invocation.
  */
 const needlesOf = new WeakMap<ReadonlyMap<string, string>, readonly Needle[]>()
+const NO_NEEDLES: readonly Needle[] = []
 
 function findNeedles(secrets: ReadonlyMap<string, string>): readonly Needle[] {
+  if (secrets.size === 0) return NO_NEEDLES
   let needles = needlesOf.get(secrets)
   if (needles === undefined) {
     needles = makeNeedles(secrets)
@@ -73,7 +87,7 @@ function makeNeedles(secrets: ReadonlyMap<string, string>): Needle[] {
       // Host names come back lowercased.
       value.toLowerCase(),
     ])
-    for (const text of forms) needles.push({ text, name })
+    for (const text of forms) needles.push({ text, name, json: JSON.stringify(text).slice(1, -1) })
   }
   // Longest first, so a value is not half-replaced by a shorter secret inside it.
   return needles.sort((a, b) => b.text.length - a.text.length)
@@ -105,15 +119,38 @@ export function createRedactor(secrets: ReadonlyMap<string, string>): Redactor {
         return '[redacted: value too deep to inspect]'
       }
     }
-    if (Array.isArray(value)) return value.map((item) => walk(item, where, depth + 1))
-    return Object.fromEntries(
-      Object.entries(value).map(([key, inner]) => [redactText(key, where), walk(inner, where, depth + 1)]),
-    )
+    // Copy on write: a value with no secret in it is returned itself.
+    if (Array.isArray(value)) {
+      let copy: unknown[] | undefined
+      for (let index = 0; index < value.length; index++) {
+        const item: unknown = value[index]
+        const clean = walk(item, where, depth + 1)
+        if (clean !== item) (copy ??= value.slice())[index] = clean
+      }
+      return copy ?? value
+    }
+    const entries = Object.entries(value)
+    let changed = false
+    const cleaned = entries.map(([key, inner]): [string, unknown] => {
+      const cleanKey = redactText(key, where)
+      const cleanInner = walk(inner, where, depth + 1)
+      if (cleanKey !== key || cleanInner !== inner) changed = true
+      return [cleanKey, cleanInner]
+    })
+    return changed ? Object.fromEntries(cleaned) : value
   }
 
+  const active = needles.length > 0
   return {
-    redact: <T>(value: T, where: string) => (needles.length === 0 ? value : (walk(value, where, 0) as T)),
-    redactText: (text, where) => (needles.length === 0 ? text : redactText(text, where)),
+    active,
+    redact: <T>(value: T, where: string) => (active ? (walk(value, where, 0) as T) : value),
+    redactText: (text, where) => (active ? redactText(text, where) : text),
+    // A needle anywhere in the value, keys included, shows in the text in its JSON form. Only a
+    // text where one shows is parsed and walked (a hit in a number or across syntax is walked too).
+    redactJson: (json, where) =>
+      active && needles.some((needle) => json.includes(needle.json))
+        ? JSON.stringify(walk(JSON.parse(json) as unknown, where, 0))
+        : json,
     redactions,
   }
 }

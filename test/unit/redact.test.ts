@@ -30,6 +30,53 @@ describe('redaction', () => {
     })
   })
 
+  it('returns a value that holds no secret as the same object, and copies only what it changes', () => {
+    const redactor = createRedactor(new Map([['K', KEY]]))
+    const clean = { list: [1, { a: 'b' }], n: null }
+    expect(redactor.redact(clean, 'result')).toBe(clean)
+    const dirty = { keep: { a: 'b' }, list: ['x', `x${KEY}`] }
+    const redacted = redactor.redact(dirty, 'result')
+    expect(redacted).toEqual({ keep: { a: 'b' }, list: ['x', 'x[redacted:K]'] })
+    expect(redacted.keep).toBe(dirty.keep)
+    expect(dirty.list[1]).toBe(`x${KEY}`)
+  })
+
+  describe('JSON text', () => {
+    const secretWithQuote = 'Sk-"Quoted\\Value'
+    const redactor = () =>
+      createRedactor(
+        new Map([
+          ['K', KEY],
+          ['Q', secretWithQuote],
+        ]),
+      )
+    it.each([
+      ['a string value', { reply: `token ${KEY}` }],
+      ['a key', { [KEY]: 1 }],
+      ['a value with JSON escapes', { reply: `x${secretWithQuote}x` }],
+      ['the lowercase form of a value with JSON escapes', { host: secretWithQuote.toLowerCase() }],
+      ['a nested array', [[{ deep: [KEY] }]]],
+    ])('redacts a secret in %s, as the value walk does', (_where, value) => {
+      const fromText = redactor()
+      const fromValue = redactor()
+      const json = fromText.redactJson(JSON.stringify(value), 'result')
+      expect(json).toBe(JSON.stringify(fromValue.redact(value, 'result')))
+      expect(json).not.toContain(KEY)
+      expect(json).not.toContain(JSON.stringify(secretWithQuote).slice(1, -1))
+      expect(json).not.toContain(JSON.stringify(secretWithQuote.toLowerCase()).slice(1, -1))
+      expect(fromText.redactions).toEqual(fromValue.redactions)
+      expect(fromText.redactions.length).toBeGreaterThan(0)
+    })
+
+    it('passes a text with no secret through as it is', () => {
+      const json = JSON.stringify({ reply: 'nothing to see', n: 1 })
+      const redactor = createRedactor(new Map([['K', KEY]]))
+      expect(redactor.redactJson(json, 'result')).toBe(json)
+      expect(redactor.redactions).toEqual([])
+      expect(createRedactor(new Map()).redactJson(json, 'result')).toBe(json)
+    })
+  })
+
   it('skips values too short to redact safely', () => {
     const redactor = createRedactor(new Map([['SHORT', 'abc']]))
     expect(redactor.redactText('abcdef', 'result')).toBe('abcdef')
