@@ -23,7 +23,7 @@ export interface InvokeTriggerOptions extends LoadOptions {
   map?: Readonly<Record<string, string>>
 }
 
-export interface InvokeTriggerResult extends InvocationReport {
+export interface InvokeTriggerResult extends Omit<InvocationReport, 'resultJson'> {
   trigger: string
   requestId: string
 }
@@ -85,7 +85,15 @@ export async function invokeTrigger(options: InvokeTriggerOptions): Promise<Invo
       secrets: params.secrets,
       limits,
     })
-    return { ...report, trigger: options.trigger, requestId }
+    // Spreading reads `result` once, into a plain property: it is printed and returned (--json)
+    // parsed. The text is for servers.
+    const result: InvokeTriggerResult & Partial<InvocationReport> = {
+      ...report,
+      trigger: options.trigger,
+      requestId,
+    }
+    delete result.resultJson
+    return result
   } finally {
     await Promise.all([pool.close(), egress.close()])
   }

@@ -67,8 +67,10 @@ export interface InvocationError {
 
 export interface InvocationOutcome {
   ok: boolean
-  /** The parsed return value of run() (when ok). */
-  value?: unknown
+  /** run()'s return value as JSON text (when ok): hosts mostly pass it on without parsing it. */
+  json?: string
+  /** The same, parsed (again on every read). */
+  readonly value?: unknown
   error?: InvocationError
   logs: LogRecord[]
   calls: CallRecord[]
@@ -118,7 +120,11 @@ interface WorkerSlot {
   worker: Worker
   memoryMb: number
   ready: Promise<void>
+  /** Set when `ready` resolves. */
+  started: boolean
   loads: Map<string, Promise<SerializedError | undefined>>
+  /** Builds of `loads` the worker has answered `loaded` for. */
+  loaded: Set<string>
   loadWaiters: Map<string, (error: SerializedError | undefined) => void>
   pending: Map<number, Pending>
   dead: boolean
@@ -167,8 +173,10 @@ export class SandboxPool {
     if (this.closed)
       return failure(started, { code: 'POOL_CLOSED', message: 'The sandbox is shutting down.' })
     const slot = this.pick(request.limits.memoryMb)
-    await slot.ready
-    const loadError = await this.ensureLoaded(slot, request.build)
+    // Once a worker runs and holds the build, nothing is awaited: each await is a turn of microtasks.
+    if (!slot.started) await slot.ready
+    const loaded = this.loadedAlready(slot, request.build.id)
+    const loadError = loaded ? undefined : await this.ensureLoaded(slot, request.build)
     if (loadError) return failure(started, loadError)
     if (slot.dead)
       return failure(started, {
@@ -213,7 +221,8 @@ export class SandboxPool {
   }
 
   private pick(memoryMb: number): WorkerSlot {
-    const slots = (this.slots.get(memoryMb) ?? []).filter((slot) => !slot.dead)
+    let slots = this.slots.get(memoryMb) ?? []
+    if (slots.some((slot) => slot.dead)) slots = slots.filter((slot) => !slot.dead)
     this.slots.set(memoryMb, slots)
     if (slots.length < this.size && slots.every((slot) => slot.pending.size > 0)) {
       const slot = this.spawn(memoryMb)
@@ -235,12 +244,18 @@ export class SandboxPool {
         stackSizeMb: 4,
       },
     })
-    let markReady: () => void = () => undefined
+    let resolveReady: () => void = () => undefined
+    const markReady = () => {
+      slot.started = true
+      resolveReady()
+    }
     const slot: WorkerSlot = {
       worker,
       memoryMb,
-      ready: new Promise<void>((resolve) => (markReady = resolve)),
+      ready: new Promise<void>((resolve) => (resolveReady = resolve)),
+      started: false,
       loads: new Map(),
+      loaded: new Set(),
       loadWaiters: new Map(),
       pending: new Map(),
       dead: false,
@@ -276,6 +291,15 @@ export class SandboxPool {
     return slot
   }
 
+  /** Whether the worker has loaded the build (then marked the most recently used). */
+  private loadedAlready(slot: WorkerSlot, buildId: string): boolean {
+    if (!slot.loaded.has(buildId)) return false
+    const load = slot.loads.get(buildId)!
+    slot.loads.delete(buildId)
+    slot.loads.set(buildId, load)
+    return true
+  }
+
   private ensureLoaded(slot: WorkerSlot, build: LoadedCode): Promise<SerializedError | undefined> {
     let load = slot.loads.get(build.id)
     if (load !== undefined) {
@@ -297,6 +321,7 @@ export class SandboxPool {
     for (const buildId of slot.loads.keys()) {
       if (inUse.has(buildId) || slot.loadWaiters.has(buildId)) continue
       slot.loads.delete(buildId)
+      slot.loaded.delete(buildId)
       this.post(slot, { type: 'unload', buildId })
       return
     }
@@ -308,13 +333,14 @@ export class SandboxPool {
       case 'load-error': {
         const error = message.type === 'load-error' ? message.error : undefined
         if (error) slot.loads.delete(message.buildId)
+        else if (slot.loads.has(message.buildId)) slot.loaded.add(message.buildId)
         slot.loadWaiters.get(message.buildId)?.(error)
         slot.loadWaiters.delete(message.buildId)
         return
       }
       case 'result': {
         const pending = slot.pending.get(message.id)
-        if (pending) this.settle(pending, { ok: true, value: JSON.parse(message.json) as unknown })
+        if (pending) this.settle(pending, { ok: true, json: message.json })
         return
       }
       case 'error': {
@@ -410,7 +436,7 @@ export class SandboxPool {
 
   private settle(
     pending: Pending,
-    result: { ok: true; value: unknown } | { ok: false; error: SerializedError },
+    result: { ok: true; json: string } | { ok: false; error: SerializedError },
   ): void {
     if (!pending.slot.pending.delete(pending.id)) return
     clearTimeout(pending.timer)
@@ -421,7 +447,14 @@ export class SandboxPool {
     const base = { logs: pending.logs, calls: pending.calls, durationMs: Date.now() - pending.started }
     pending.resolve(
       result.ok
-        ? { ...base, ok: true, value: result.value }
+        ? {
+            ...base,
+            ok: true,
+            json: result.json,
+            get value() {
+              return JSON.parse(result.json) as unknown
+            },
+          }
         : {
             ...base,
             ok: false,

@@ -90,20 +90,21 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     const started = Date.now()
     const requestId = randomUUID()
     response.setHeader('x-request-id', requestId)
-    const url = new URL(request.url ?? '/', 'http://localhost')
+    const { pathname, query } = parseTarget(request.url ?? '/')
     const method = request.method ?? 'GET'
-    const event: RequestEvent = { requestId, method, path: url.pathname, status: 0, durationMs: 0 }
-    const finish = (status: number, body: unknown) => {
-      sendJson(response, status, body)
+    const event: RequestEvent = { requestId, method, path: pathname, status: 0, durationMs: 0 }
+    const finishWithText = (status: number, json: string) => {
+      sendJsonText(response, status, json)
       event.status = status
       event.durationMs = Date.now() - started
       options.onRequest?.(event)
     }
+    const finish = (status: number, body: unknown) => finishWithText(status, JSON.stringify(body))
 
-    const match = /^\/endpoints\/([^/]+)\/?$/.exec(url.pathname)
+    const match = /^\/endpoints\/([^/]+)\/?$/.exec(pathname)
     if (!match && options.fallback && (await options.fallback(request, response))) return
 
-    if (url.pathname === '/healthz') {
+    if (pathname === '/healthz') {
       if (method !== 'GET' && method !== 'HEAD')
         return finish(405, errorBody('METHOD_NOT_ALLOWED', 'Use GET /healthz.'))
       return finish(200, { ok: true })
@@ -111,7 +112,7 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     if (!match) {
       return finish(
         404,
-        errorBody('NOT_FOUND', `No route for ${url.pathname}; endpoints are POST /endpoints/<trigger>.`),
+        errorBody('NOT_FOUND', `No route for ${pathname}; endpoints are POST /endpoints/<trigger>.`),
       )
     }
     const trigger = safeDecode(match[1]!)
@@ -179,13 +180,13 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     const report = await route.invoke({
       payload: (parsed as { payload?: unknown }).payload ?? null,
       method,
-      path: url.pathname,
-      query: Object.fromEntries(url.searchParams),
+      path: pathname,
+      query,
       headers: forwardableHeaders(request),
       requestId,
     })
     event.report = report
-    if (report.ok) return finish(200, report.result ?? null)
+    if (report.ok) return finishWithText(200, report.resultJson ?? JSON.stringify(report.result ?? null))
     return finish(report.error!.status, errorBody(report.error!.code, report.error!.message))
   }
 
@@ -223,7 +224,10 @@ function errorBody(code: string, message: string): { error: ErrorBody } {
 }
 
 function sendJson(response: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body)
+  sendJsonText(response, status, JSON.stringify(body))
+}
+
+function sendJsonText(response: ServerResponse, status: number, text: string): void {
   response.statusCode = status
   response.setHeader('content-type', 'application/json; charset=utf-8')
   response.setHeader('content-length', Buffer.byteLength(text))
@@ -232,20 +236,51 @@ function sendJson(response: ServerResponse, status: number, body: unknown): void
 }
 
 /** A request's body, refused as soon as it passes `maxBytes` (declared or read), never buffered whole. */
-export async function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer | 'too-large'> {
+export function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer | 'too-large'> {
   const declared = Number(request.headers['content-length'])
-  if (Number.isFinite(declared) && declared > maxBytes) return 'too-large'
-  const chunks: Buffer[] = []
-  let total = 0
-  for await (const chunk of request) {
-    total += (chunk as Buffer).length
-    if (total > maxBytes) {
-      request.pause()
-      return 'too-large'
+  if (Number.isFinite(declared) && declared > maxBytes) return Promise.resolve('too-large')
+  // Plain listeners rather than `for await`: an async iterator costs more than a small body.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let total = 0
+    const stop = () => {
+      request.off('data', onData)
+      request.off('end', onEnd)
+      request.off('error', onError)
+      request.off('close', onClose)
     }
-    chunks.push(chunk as Buffer)
-  }
-  return Buffer.concat(chunks, total)
+    const onData = (chunk: Buffer) => {
+      total += chunk.length
+      if (total > maxBytes) {
+        stop()
+        request.pause()
+        resolve('too-large')
+      } else chunks.push(chunk)
+    }
+    const onEnd = () => {
+      stop()
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total))
+    }
+    const onError = (error: Error) => {
+      stop()
+      reject(error)
+    }
+    const onClose = () => onError(new Error('the request was closed before its body arrived'))
+    request.on('data', onData)
+    request.on('end', onEnd)
+    request.on('error', onError)
+    request.on('close', onClose)
+  })
+}
+
+/**
+ * The path and query of a request target. An endpoint path made only of name characters is
+ * already what WHATWG URL parsing would make of it; anything else goes through URL.
+ */
+function parseTarget(target: string): { pathname: string; query: Record<string, string> } {
+  if (/^\/endpoints\/[a-z0-9_-]+\/?$/.test(target)) return { pathname: target, query: {} }
+  const url = new URL(target, 'http://localhost')
+  return { pathname: url.pathname, query: Object.fromEntries(url.searchParams) }
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {
