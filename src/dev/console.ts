@@ -33,6 +33,11 @@ export interface DevConsole {
   /** The dev server's fallback: answers `/_console…`, leaves every other path. */
   handle(request: IncomingMessage, response: ServerResponse): Promise<boolean>
   publish(event: ConsoleEvent): void
+  /**
+   * An invocation starting (`done` false) or ended. Its record is made only when a page is open,
+   * or when one opens later and is shown the recent ones.
+   */
+  invocation(record: () => InvocationRecord, done: boolean): void
   close(): void
 }
 
@@ -44,7 +49,7 @@ export function createDevConsole(options: DevConsoleOptions): DevConsole {
   const token = randomBytes(24).toString('base64url')
   const tokenHash = sha256(token)
   const streams = new Set<ServerResponse>()
-  const recent: InvocationRecord[] = []
+  const recent: (() => InvocationRecord)[] = []
   let page: Promise<{ html: string; csp: string }> | undefined
 
   const send = (response: ServerResponse, event: ConsoleEvent) =>
@@ -105,7 +110,7 @@ export function createDevConsole(options: DevConsoleOptions): DevConsole {
       streams.add(response)
       response.on('close', () => streams.delete(response))
       send(response, { type: 'state', state: await options.state() })
-      for (const record of recent) send(response, { type: 'invocation', record })
+      for (const record of recent) send(response, { type: 'invocation', record: record() })
       return true
     }
     if (route === '/api/state' && request.method === 'GET') return json(response, 200, await options.state())
@@ -136,11 +141,16 @@ export function createDevConsole(options: DevConsoleOptions): DevConsole {
     path: `${CONSOLE_PATH}?token=${token}`,
     handle,
     publish(event) {
-      if (event.type === 'invocation' && event.record.status !== 0) {
-        recent.push(event.record)
+      for (const stream of streams) send(stream, event)
+    },
+    invocation(make, done) {
+      let made: InvocationRecord | undefined
+      const record = () => (made ??= make())
+      if (done) {
+        recent.push(record)
         if (recent.length > RECENT_RECORDS) recent.shift()
       }
-      for (const stream of streams) send(stream, event)
+      for (const stream of streams) send(stream, { type: 'invocation', record: record() })
     },
     close() {
       for (const stream of streams) stream.end()

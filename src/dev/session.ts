@@ -26,7 +26,7 @@ import { readCachedBuild, writeCachedBuild } from '../build/cache.js'
 import { BUILD_CACHE_DIR, MAX_OUTBOUND_CALLS } from '../project/invoke.js'
 import { createCallHandler } from '../sandbox/bridge.js'
 import { runInvocation, type InvocationReport } from '../sandbox/engine.js'
-import { SandboxPool } from '../sandbox/pool.js'
+import { SandboxPool, type CallRecord } from '../sandbox/pool.js'
 import type { ExecutionParams } from '../sandbox/protocol.js'
 import { startEndpointServer, type EndpointRoute, type EndpointServer } from '../server/http.js'
 import { CentraliError, ConfigError, UserError, type ConfigProblem } from '../shared/errors.js'
@@ -94,6 +94,10 @@ export type DevEvent =
   | { type: 'cors.refused'; trigger: string; reason: string }
   | { type: 'warning'; message: string }
 
+/** Events after which the console's page gets the project's state again. */
+const CHANGES_STATE = new Set<DevEvent['type']>(['reload', 'build.error', 'config.error'])
+const NO_SECRETS: ReadonlyMap<string, string> = new Map()
+
 export interface DevOptions {
   cwd: string
   env: NodeJS.ProcessEnv
@@ -157,7 +161,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     options.onEvent(event)
     if (event.type === 'config.error') lastConfigError = event.message
     if (event.type === 'reload' && event.what === 'config') lastConfigError = undefined
-    if (['reload', 'build.error', 'config.error'].includes(event.type) && !statePending) {
+    if (CHANGES_STATE.has(event.type) && !statePending) {
       statePending = true
       setImmediate(() => {
         statePending = false
@@ -187,8 +191,13 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
         }
       }
       const path = `/endpoints/${encodeURIComponent(trigger)}`
-      await known.invoke({ payload, method: 'POST', path, query: {}, headers: {}, requestId })
-      return lastRecords.get(requestId)!
+      consoleRecords.set(requestId, undefined)
+      try {
+        await known.invoke({ payload, method: 'POST', path, query: {}, headers: {}, requestId })
+        return consoleRecords.get(requestId)!
+      } finally {
+        consoleRecords.delete(requestId)
+      }
     },
     allowDomain: async (host) => {
       const result = await addDomains({ cwd: root, hosts: [host], allowIp: false })
@@ -197,8 +206,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       return { added: result.added, domains: result.domains }
     },
   })
-  /** The newest records by request id, so the console's own invocations can answer with theirs. */
-  const lastRecords = new Map<string, InvocationRecord>()
+  /** The console's own invocations, by request id: each answers with its record. */
+  const consoleRecords = new Map<string, InvocationRecord | undefined>()
 
   async function consoleState(): Promise<ConsoleState> {
     const store = await SecretsStore.open({ path: join(root, SECRETS_FILE), env: options.env }).catch(
@@ -402,23 +411,27 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     state: FunctionState | undefined,
     params: ExecutionParams,
   ): Promise<InvocationReport> {
+    const { requestId } = params
     const timeoutMs = triggerConfig.timeoutMs ?? DEFAULT_TIMEOUT_MS
-    emit({ type: 'invocation.start', requestId: params.requestId, trigger })
+    const stale = state?.error !== undefined
+    emit({ type: 'invocation.start', requestId, trigger })
     const started = Date.now()
-    const record: InvocationRecord = {
-      requestId: params.requestId,
+    // Console records are made only when a page shows them: most invocations are never looked at.
+    const record = (end: Partial<InvocationRecord>): InvocationRecord => ({
+      requestId,
       time: new Date(started).toISOString(),
       trigger,
       status: 0,
       durationMs: 0,
       timeoutMs,
-      stale: state?.error !== undefined,
+      stale,
       payload: params.payload,
       logs: [],
       calls: [],
-    }
-    devConsole.publish({ type: 'invocation', record })
-    let secrets: ReadonlyMap<string, string> = new Map()
+      ...end,
+    })
+    devConsole.invocation(() => record({}), false)
+    let secrets: ReadonlyMap<string, string> = NO_SECRETS
     let report: InvocationReport
     if (state?.build === undefined) {
       report = failure(
@@ -459,50 +472,35 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
         message: `the value of secret ${redaction.secret} appeared in ${redaction.where} of ${trigger}; it was replaced with [redacted:${redaction.secret}]`,
       })
     }
-    for (const record of report.logs)
-      emit({ type: 'log', requestId: params.requestId, trigger, level: record.level, value: record.value })
-    const calls: ConsoleCall[] = report.calls.map((call) => {
-      const blocked = call.error !== undefined && isBlockingCode(call.error.code)
-      return {
-        method: call.method,
-        url: call.url,
-        host: call.host,
-        ...(call.status === undefined ? {} : { status: call.status }),
-        durationMs: call.durationMs,
-        blocked,
-        ...(call.error ? { error: call.error } : {}),
-        // Only a host missing from the allowlist is fixed by allowing it.
-        ...(call.error?.code === 'EGRESS_HOST_DENIED' && call.host
-          ? { fix: `centrali domains add ${call.host}` }
-          : {}),
-      }
-    })
-    for (const call of calls) emit({ type: 'egress', requestId: params.requestId, trigger, ...call })
-    const end = {
-      status: report.ok ? 200 : report.error!.status,
-      durationMs: Date.now() - started,
-      ...(report.error ? { error: { code: report.error.code, message: report.error.message } } : {}),
-    }
+    for (const log of report.logs)
+      emit({ type: 'log', requestId, trigger, level: log.level, value: log.value })
+    for (const call of report.calls) emit({ type: 'egress', requestId, trigger, ...consoleCall(call) })
+    const status = report.ok ? 200 : report.error!.status
+    const durationMs = Date.now() - started
+    const error = report.error && { code: report.error.code, message: report.error.message }
     emit({
       type: 'invocation.end',
-      requestId: params.requestId,
+      requestId,
       trigger,
+      status,
+      durationMs,
       timeoutMs,
-      stale: record.stale,
-      ...end,
+      stale,
+      ...(error ? { error } : {}),
     })
-    const finished: InvocationRecord = {
-      ...record,
-      ...end,
-      // The caller's payload is shown as the function saw it, with any secret value in it redacted.
-      payload: createRedactor(secrets).redact(params.payload, 'payload'),
-      ...(report.ok ? { result: report.result } : {}),
-      logs: report.logs.map((log) => ({ level: log.level, value: log.value })),
-      calls,
-    }
-    lastRecords.set(record.requestId, finished)
-    if (lastRecords.size > 100) lastRecords.delete(lastRecords.keys().next().value!)
-    devConsole.publish({ type: 'invocation', record: finished })
+    const finished = () =>
+      record({
+        status,
+        durationMs,
+        // The caller's payload as the function saw it, with any secret value in it redacted.
+        payload: createRedactor(secrets).redact(params.payload, 'payload'),
+        ...(report.ok ? { result: report.result } : {}),
+        ...(error ? { error } : {}),
+        logs: report.logs.map((log) => ({ level: log.level, value: log.value })),
+        calls: report.calls.map(consoleCall),
+      })
+    devConsole.invocation(finished, true)
+    if (consoleRecords.has(requestId)) consoleRecords.set(requestId, finished())
     return report
   }
 
@@ -689,6 +687,24 @@ async function changedWithin(paths: ReadonlySet<string>, waitMs: number, since: 
     ),
   )
   return times.some((mtime) => mtime > since)
+}
+
+/** What the console and the `egress` event show of an outbound call. */
+function consoleCall(call: CallRecord): ConsoleCall {
+  const blocked = call.error !== undefined && isBlockingCode(call.error.code)
+  return {
+    method: call.method,
+    url: call.url,
+    host: call.host,
+    ...(call.status === undefined ? {} : { status: call.status }),
+    durationMs: call.durationMs,
+    blocked,
+    ...(call.error ? { error: call.error } : {}),
+    // Only a host missing from the allowlist is fixed by allowing it.
+    ...(call.error?.code === 'EGRESS_HOST_DENIED' && call.host
+      ? { fix: `centrali domains add ${call.host}` }
+      : {}),
+  }
 }
 
 function failure(code: string, message: string): InvocationReport {
