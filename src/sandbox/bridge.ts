@@ -1,11 +1,10 @@
 import type { EgressClient } from '../egress/client.js'
 import type { CallHandler } from './pool.js'
-import { parseResponseText } from './api-values.js'
 import type { BridgeResponse } from './protocol.js'
 
 /**
- * The host end of `api.*`: hands a function's call to the egress guard and turns the answer into
- * what the function sees: the body parsed as JSON when the response says it is JSON, else text.
+ * The host end of `api.*`: hands a function's call to the egress guard and passes the answer on,
+ * its body as text (the worker parses it).
  */
 export type OutboundClient = Pick<EgressClient, 'request'>
 
@@ -23,11 +22,9 @@ export function createCallHandler(client: OutboundClient): CallHandler {
       status: response.status,
       statusText: response.statusText,
       headers: response.headers,
-      body: parseBody(response.body, response.headers['content-type']),
+      text: utf8.decode(response.body),
     } satisfies BridgeResponse
   }
 }
 
-export function parseBody(bytes: Uint8Array, contentType: string | undefined): unknown {
-  return parseResponseText(new TextDecoder().decode(bytes), contentType)
-}
+const utf8 = new TextDecoder()

@@ -28,6 +28,7 @@ import {
   encodeBody,
   freezeData,
   NO_RUN_MESSAGE,
+  parseResponseText,
   resultJson,
   toLogValue,
 } from './api-values.js'
@@ -103,7 +104,7 @@ const MAX_LOG_RECORDS = 1000
 const MAX_LOG_BYTES = 1024 * 1024
 
 interface PendingCall {
-  resolve: (response: BridgeResponse) => void
+  resolve: (response: FunctionResponse) => void
   reject: (error: Error) => void
 }
 
@@ -171,7 +172,7 @@ function serializeError(error: unknown): SerializedError {
 }
 
 function makeApi(invocation: Invocation) {
-  const request = (method: unknown, url: unknown, options: unknown = {}): Promise<BridgeResponse> => {
+  const request = (method: unknown, url: unknown, options: unknown = {}): Promise<FunctionResponse> => {
     if (invocation.done) return Promise.reject(endedError(invocation))
     if (typeof method !== 'string' || typeof url !== 'string') {
       return Promise.reject(
@@ -198,7 +199,7 @@ function makeApi(invocation: Invocation) {
       return Promise.reject(error instanceof Error ? error : new TypeError(String(error)))
     }
     const callId = invocation.nextCallId++
-    return new Promise<BridgeResponse>((resolve, reject) => {
+    return new Promise<FunctionResponse>((resolve, reject) => {
       invocation.calls.set(callId, { resolve, reject })
       send({ type: 'call', id: invocation.id, callId, request: bridgeRequest })
     })
@@ -384,10 +385,20 @@ function receive(message: HostToWorker): void {
       const call = invocation?.calls.get(message.callId)
       if (invocation === undefined || call === undefined) break
       invocation.calls.delete(message.callId)
-      if (message.type === 'call-result') call.resolve(message.response)
+      if (message.type === 'call-result') call.resolve(withBody(message.response))
       else call.reject(new CodedError(message.error))
       break
     }
+  }
+}
+
+/** A response as the function sees it: a body sent as text is parsed here. */
+type FunctionResponse = Omit<BridgeResponse, 'text'> & { body: unknown }
+
+function withBody({ text, ...response }: BridgeResponse): FunctionResponse {
+  return {
+    ...response,
+    body: text === undefined ? response.body : parseResponseText(text, response.headers['content-type']),
   }
 }
 
