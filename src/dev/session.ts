@@ -25,7 +25,7 @@ import { SECRETS_FILE, createTriggerParamsResolver } from '../project/secrets.js
 import { readCachedBuild, writeCachedBuild } from '../build/cache.js'
 import { BUILD_CACHE_DIR, MAX_OUTBOUND_CALLS } from '../project/invoke.js'
 import { createCallHandler } from '../sandbox/bridge.js'
-import { runInvocation, type InvocationReport } from '../sandbox/engine.js'
+import { resultOf, runInvocation, type InvocationReport } from '../sandbox/engine.js'
 import { SandboxPool, type CallRecord } from '../sandbox/pool.js'
 import type { ExecutionParams } from '../sandbox/protocol.js'
 import { startEndpointServer, type EndpointRoute, type EndpointServer } from '../server/http.js'
@@ -494,7 +494,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
         durationMs,
         // The caller's payload as the function saw it, with any secret value in it redacted.
         payload: createRedactor(secrets).redact(params.payload, 'payload'),
-        ...(report.ok ? { result: report.result } : {}),
+        ...(report.ok ? { result: resultOf(report) } : {}),
         ...(error ? { error } : {}),
         logs: report.logs.map((log) => ({ level: log.level, value: log.value })),
         calls: report.calls.map(consoleCall),

@@ -463,7 +463,8 @@ function dispatch(
   signal: CallSignal,
   client: ClientContext,
 ): Promise<Dispatcher.ResponseData> {
-  const sent: Record<string, string> = Object.fromEntries(headers)
+  const sent: Record<string, string> = {}
+  for (const [name, value] of headers) sent[name] = value
   if (!headers.has('accept-encoding')) sent['accept-encoding'] = ACCEPT_ENCODING
   if (hop.hostHeader !== undefined) sent['host'] = hop.hostHeader
   const agent = hop.hostHeader === undefined ? client.publicAgent : client.mappedAgent
@@ -520,13 +521,19 @@ async function readResponse(
   maxBytes: number,
 ): Promise<EgressResponse> {
   const headers: Record<string, string> = {}
-  for (const [name, value] of Object.entries(response.headers)) {
+  const given = response.headers
+  for (const name in given) {
+    const value = given[name]
     if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value
   }
-  const codings = (headers['content-encoding'] ?? '')
-    .split(',')
-    .map((coding) => coding.trim().toLowerCase())
-    .filter((coding) => coding !== '' && coding !== 'identity')
+  const encoding = headers['content-encoding']
+  const codings =
+    encoding === undefined
+      ? []
+      : encoding
+          .split(',')
+          .map((coding) => coding.trim().toLowerCase())
+          .filter((coding) => coding !== '' && coding !== 'identity')
   // An encoding we cannot decode is passed through as is, header kept, capped by its wire size.
   const decodable = codings.every((coding) => coding in DECODERS)
   const decoders = decodable ? codings.reverse().map((coding) => DECODERS[coding]!()) : []

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { buildFunctionCached } from '../build/cache.js'
 import { createLazyEgressClient } from '../egress/lazy.js'
 import { createCallHandler } from '../sandbox/bridge.js'
-import { runInvocation, type InvocationReport } from '../sandbox/engine.js'
+import { resultOf, runInvocation, type InvocationReport } from '../sandbox/engine.js'
 import { SandboxPool } from '../sandbox/pool.js'
 import { UsageError, UserError } from '../shared/errors.js'
 import { loadProject, type LoadOptions, type Project } from './load.js'
@@ -24,6 +24,8 @@ export interface InvokeTriggerOptions extends LoadOptions {
 }
 
 export interface InvokeTriggerResult extends Omit<InvocationReport, 'resultJson'> {
+  /** What run() returned (when ok). */
+  result?: unknown
   trigger: string
   requestId: string
 }
@@ -85,15 +87,14 @@ export async function invokeTrigger(options: InvokeTriggerOptions): Promise<Invo
       secrets: params.secrets,
       limits,
     })
-    // Spreading reads `result` once, into a plain property: it is printed and returned (--json)
-    // parsed. The text is for servers.
-    const result: InvokeTriggerResult & Partial<InvocationReport> = {
-      ...report,
+    // Printed and returned (--json) as a value; the JSON text is for servers.
+    const { resultJson, ...rest } = report
+    return {
+      ...rest,
+      ...(resultJson === undefined ? {} : { result: resultOf({ resultJson }) }),
       trigger: options.trigger,
       requestId,
     }
-    delete result.resultJson
-    return result
   } finally {
     await Promise.all([pool.close(), egress.close()])
   }

@@ -12,33 +12,38 @@ export interface RunInvocationOptions extends InvocationRequest {
 }
 
 export interface InvocationReport extends Omit<InvocationOutcome, 'json' | 'value'> {
-  /** What run() returned (when ok), as JSON text: what an endpoint answers with. */
+  /**
+   * What run() returned (when ok), as JSON text: what an endpoint answers with, untouched. Read
+   * the value with resultOf.
+   */
   resultJson?: string
-  /** The same, parsed (again on every read). */
-  readonly result?: unknown
   /** Where secret values were found and replaced; names only. */
   redactions: Redaction[]
 }
 
 export async function runInvocation(options: RunInvocationOptions): Promise<InvocationReport> {
-  const { pool, secrets, ...request } = options
-  const { ok, json, error, logs, calls, durationMs } = await pool.invoke(request)
-  const redactor = createRedactor(secrets)
+  const outcome = await options.pool.invoke(options)
+  const redactor = createRedactor(options.secrets)
+  const { ok, json, error, logs, calls, durationMs } = outcome
+  const clean = <T>(records: T[], name: string): T[] =>
+    redactor.active ? records.map((record, index) => redactor.redact(record, `${name}[${index}]`)) : records
+  // In this order, so that the redactions are listed as before: result, error, logs, calls.
   const resultJson = json === undefined ? undefined : redactor.redactJson(json, 'result')
-  const report = {
+  const cleanError = error === undefined ? undefined : redactor.redact(error, 'error')
+  const report: InvocationReport = {
     ok,
     durationMs,
-    ...(error ? { error: redactor.redact(error, 'error') } : {}),
-    logs: redactor.active ? logs.map((record, index) => redactor.redact(record, `logs[${index}]`)) : logs,
-    calls: redactor.active ? calls.map((call, index) => redactor.redact(call, `calls[${index}]`)) : calls,
-    redactions: [...redactor.redactions],
+    logs: clean(logs, 'logs'),
+    calls: clean(calls, 'calls'),
+    redactions: redactor.redactions as Redaction[],
   }
-  if (resultJson === undefined) return report
-  return {
-    ...report,
-    resultJson,
-    get result() {
-      return JSON.parse(resultJson) as unknown
-    },
-  }
+  // Assigned rather than spread in: this runs for every request.
+  if (resultJson !== undefined) report.resultJson = resultJson
+  if (cleanError !== undefined) report.error = cleanError
+  return report
+}
+
+/** The parsed result of a report (undefined when the invocation failed). */
+export function resultOf(report: Pick<InvocationReport, 'resultJson'>): unknown {
+  return report.resultJson === undefined ? undefined : (JSON.parse(report.resultJson) as unknown)
 }

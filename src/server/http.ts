@@ -69,12 +69,14 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
   let inFlight = 0
   let drained: (() => void) | undefined
 
+  // One listener for every response, not a closure per request.
+  const onResponseClose = () => {
+    inFlight--
+    if (inFlight === 0) drained?.()
+  }
   const server = createServer((request, response) => {
     inFlight++
-    response.on('close', () => {
-      inFlight--
-      if (inFlight === 0) drained?.()
-    })
+    response.on('close', onResponseClose)
     handle(request, response).catch((error: unknown) => {
       // A bug in the server itself: answer, never hang the client.
       if (!response.headersSent)
@@ -186,7 +188,7 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
       requestId,
     })
     event.report = report
-    if (report.ok) return finishWithText(200, report.resultJson ?? JSON.stringify(report.result ?? null))
+    if (report.ok) return finishWithText(200, report.resultJson ?? 'null')
     return finish(report.error!.status, errorBody(report.error!.code, report.error!.message))
   }
 
@@ -298,7 +300,10 @@ function safeDecode(text: string): string | undefined {
 /** The request's headers as the function sees them (lowercase names, repeated values joined). */
 function forwardableHeaders(request: IncomingMessage): Record<string, string> {
   const headers: Record<string, string> = {}
-  for (const [name, value] of Object.entries(request.headers)) {
+  const given = request.headers
+  // for…in over Node's own header object (no inherited keys): no array of entries per request.
+  for (const name in given) {
+    const value = given[name]
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value
   }
   return headers

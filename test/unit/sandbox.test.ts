@@ -404,6 +404,17 @@ describe('api', () => {
       },
     ])
   })
+
+  it.each([
+    ['https://api.example.com?k=1', 'https://api.example.com/', 'api.example.com'],
+    ['https://API.Example.com/a/../b#x', 'https://api.example.com/b', 'api.example.com'],
+    ['https://api.example.com:443/v1/%41', 'https://api.example.com/v1/%41', 'api.example.com'],
+    ['https://api.example.com:8443/v1', 'https://api.example.com:8443/v1', 'api.example.com:8443'],
+    ['https://0x7f.1/x', 'https://127.0.0.1/x', '127.0.0.1'],
+  ])('names a call to %s by its normalised origin and path', async (called, url, host) => {
+    const outcome = await runBody(`await api.httpGet(${JSON.stringify(called)}); return 1`)
+    expect(outcome.calls).toMatchObject([{ url, host }])
+  })
 })
 
 describe('results and errors', () => {

@@ -9,12 +9,16 @@ const seen: ExecutionParams[] = []
 const events: RequestEvent[] = []
 let server: EndpointServer
 
-const report = (overrides: Partial<InvocationReport>): InvocationReport => ({
+const report = ({
+  result,
+  ...overrides
+}: Partial<InvocationReport> & { result?: unknown }): InvocationReport => ({
   ok: true,
   logs: [],
   calls: [],
   durationMs: 1,
   redactions: [],
+  ...(result === undefined ? {} : { resultJson: JSON.stringify(result) }),
   ...overrides,
 })
 
