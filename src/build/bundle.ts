@@ -3,13 +3,14 @@ import { readFile } from 'node:fs/promises'
 import { relative, resolve } from 'node:path'
 import type { BuildOptions as EsbuildOptions, BuildResult, Message, Plugin } from 'esbuild'
 import { CentraliError } from '../shared/errors.js'
-import { BUNDLE_GLOBAL, RUN_EXPORT, wrapInFactory } from '../sandbox/factory.js'
+import { RUN_EXPORT, SET_RUN, wrapInFactory } from '../sandbox/factory.js'
 
 /**
  * One function file (TypeScript or JavaScript, classic script or module, with npm and local
  * imports) becomes one script for the sandbox. The entry gets `export { run as __centraliRun }`
- * appended, which works for every accepted form: a top-level `async function run()`, an exported
- * one, and `export default async function run()` (which declares `run` too).
+ * and `__centraliSetRun(run)` appended, which work for every accepted form: a top-level `async
+ * function run()`, an exported one, and `export default async function run()` (which declares
+ * `run` too).
  */
 export interface FunctionBuild {
   /** Content hash: the same code gives the same id, so workers load it once. */
@@ -87,8 +88,8 @@ function esbuildOptions(options: BuildOptions): BuildOptionsWithMetafile {
     bundle: true,
     write: false,
     metafile: true,
+    // No globalName: the entry hands `run` over with a call (see SET_RUN).
     format: 'iife',
-    globalName: BUNDLE_GLOBAL,
     // Not node, not a browser: only ECMAScript and the globals of the function contract.
     platform: 'neutral',
     mainFields: ['module', 'main'],
@@ -216,7 +217,7 @@ function exposeRun(entryPath: string): Plugin {
         if (args.path !== entryPath) return undefined
         const source = await readFile(args.path, 'utf8')
         const loader = /\.[cm]?tsx?$/.test(args.path) ? (args.path.endsWith('x') ? 'tsx' : 'ts') : 'js'
-        return { contents: `${source}\n;export { run as ${RUN_EXPORT} };\n`, loader }
+        return { contents: `${source}\n;export { run as ${RUN_EXPORT} };\n${SET_RUN}(run);\n`, loader }
       })
     },
   }

@@ -19,7 +19,8 @@ interface CacheEntry {
   build: FunctionBuild
 }
 
-const CACHE_VERSION = 1
+/** Raised when the factory's shape changes (2: `run` handed over by a call, not an export). */
+const CACHE_VERSION = 2
 
 export async function buildFunctionCached(
   options: BuildOptions & { cacheDir: string },
