@@ -345,9 +345,9 @@ async function invoke(
       withhold(ownGlobal)
     }
     // Passed as arguments (FACTORY_PARAMETERS order, checked at start-up; the withheld powers stay
-    // undefined), not gathered in an object first: V8 came to allocate that per-invocation object
-    // straight into the old generation, where it kept every invocation's values alive through
-    // young collections until the next full one (a quarter of what a worker allocated survived).
+    // undefined), not gathered in an object first: with that object, each invocation's values
+    // outlived V8's young collections until the next full one (measured: 1.3 KB promoted per
+    // trivial invocation, 0.5 without it).
     const run = loaded.factory(
       ownGlobal,
       frozenExecutionParams,
