@@ -96,7 +96,8 @@ export function lineWriter(stream: NodeJS.WritableStream): (line: string) => voi
   return (line) => {
     if (pending === '') {
       const wait = lastWrite + LINE_WRITE_INTERVAL_MS - performance.now()
-      if (wait > 0) setTimeout(flush, wait)
+      // Whole milliseconds: Node keeps one timer list per distinct delay, and makes a new one for 1.37.
+      if (wait > 0) setTimeout(flush, Math.ceil(wait))
       else setImmediate(flush)
     }
     pending += `${line}\n`
