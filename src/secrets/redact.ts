@@ -93,8 +93,18 @@ function makeNeedles(secrets: ReadonlyMap<string, string>): Needle[] {
   return needles.sort((a, b) => b.text.length - a.text.length)
 }
 
+/** For an invocation with nothing to look for (most of them): one, shared, that passes all through. */
+const INACTIVE: Redactor = Object.freeze({
+  active: false,
+  redact: <T>(value: T) => value,
+  redactText: (text: string) => text,
+  redactJson: (json: string) => json,
+  redactions: Object.freeze([]),
+})
+
 export function createRedactor(secrets: ReadonlyMap<string, string>): Redactor {
   const needles = findNeedles(secrets)
+  if (needles.length === 0) return INACTIVE
   const redactions: Redaction[] = []
 
   const redactText = (text: string, where: string): string => {
@@ -140,15 +150,14 @@ export function createRedactor(secrets: ReadonlyMap<string, string>): Redactor {
     return changed ? Object.fromEntries(cleaned) : value
   }
 
-  const active = needles.length > 0
   return {
-    active,
-    redact: <T>(value: T, where: string) => (active ? (walk(value, where, 0) as T) : value),
-    redactText: (text, where) => (active ? redactText(text, where) : text),
+    active: true,
+    redact: <T>(value: T, where: string) => walk(value, where, 0) as T,
+    redactText,
     // A needle anywhere in the value, keys included, shows in the text in its JSON form. Only a
     // text where one shows is parsed and walked (a hit in a number or across syntax is walked too).
     redactJson: (json, where) =>
-      active && needles.some((needle) => json.includes(needle.json))
+      needles.some((needle) => json.includes(needle.json))
         ? JSON.stringify(walk(JSON.parse(json) as unknown, where, 0))
         : json,
     redactions,
