@@ -24,7 +24,7 @@ import {
   resultJson,
   toLogValue,
 } from '../sandbox/api-values.js'
-import { FACTORY_PARAMETERS } from '../sandbox/factory.js'
+import { callFactory, type Factory } from '../sandbox/factory.js'
 import { statusForCode } from '../sandbox/status.js'
 import { decideCors, type CorsPolicy } from '../server/cors.js'
 
@@ -44,12 +44,9 @@ export interface WorkerManifest {
   domains: DomainEntry[]
 }
 
-type RunFunction = () => unknown
-export type FunctionFactory = (...globals: unknown[]) => RunFunction | undefined
-
 export interface WorkerApp {
   manifest: WorkerManifest
-  factories: Record<string, FunctionFactory>
+  factories: Record<string, Factory>
 }
 
 /** Worker bindings: secrets arrive as string bindings named like the secret. */
@@ -294,18 +291,27 @@ async function run(
     if (factory === undefined)
       throw new CodedError('INTERNAL_ERROR', `function ${route.function} is not in this Worker`)
     const timers = makeTimers(invocation)
-    const globals: Record<string, unknown> = {
+    const frozenExecutionParams = freezeData(executionParams)
+    const frozenTriggerParams = freezeData(triggerParams)
+    const api = makeApi(invocation)
+    // The function's own globalThis: the contract's globals, nothing of the Worker's.
+    const functionGlobal: Record<string, unknown> = {
       ...contractGlobals(),
-      executionParams: freezeData(executionParams),
-      triggerParams: freezeData(triggerParams),
-      api: makeApi(invocation),
+      executionParams: frozenExecutionParams,
+      triggerParams: frozenTriggerParams,
+      api,
       ...timers,
     }
-    // The function's own globalThis: the contract's globals, nothing of the Worker's.
-    const functionGlobal: Record<string, unknown> = { ...globals }
     functionGlobal.globalThis = functionGlobal
-    const byName: Record<string, unknown> = { ...globals, globalThis: functionGlobal, Function }
-    const runFunction = factory(...FACTORY_PARAMETERS.map((name) => byName[name]))
+    const runFunction = callFactory(
+      factory,
+      functionGlobal,
+      frozenExecutionParams,
+      frozenTriggerParams,
+      api,
+      timers,
+      Function,
+    )
     if (typeof runFunction !== 'function') throw new CodedError('FUNCTION_NO_RUN', NO_RUN_MESSAGE)
     const result = resultJson(await runFunction())
     if ('code' in result) throw new CodedError(result.code, result.message)

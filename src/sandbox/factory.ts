@@ -20,6 +20,44 @@ export const FACTORY_PARAMETERS = [
   'harden',
 ] as const
 
+export type RunFunction = () => unknown
+export type Factory = (...globals: unknown[]) => RunFunction | undefined
+
+export interface InvocationTimers {
+  setTimeout: unknown
+  clearTimeout: unknown
+  setInterval: unknown
+  clearInterval: unknown
+}
+
+/**
+ * Calls a factory with one invocation's values, in FACTORY_PARAMETERS order; the withheld powers
+ * stay undefined. As arguments, not gathered in an object first: with such an object, each
+ * invocation's values outlived V8's young collections until the next full one (measured in the
+ * sandbox worker: 1.3 KB promoted per trivial invocation, 0.5 without it).
+ */
+export function callFactory(
+  factory: Factory,
+  ownGlobal: unknown,
+  executionParams: unknown,
+  triggerParams: unknown,
+  api: unknown,
+  timers: InvocationTimers,
+  evaluator: unknown,
+): RunFunction | undefined {
+  return factory(
+    ownGlobal,
+    executionParams,
+    triggerParams,
+    api,
+    timers.setTimeout,
+    timers.clearTimeout,
+    timers.setInterval,
+    timers.clearInterval,
+    evaluator,
+  )
+}
+
 /**
  * The bundle hands the function's `run` to the factory by calling this (the build appends the
  * call to the entry). A call, not an export: for an export esbuild adds its CommonJS interop

@@ -32,7 +32,7 @@ import {
   resultJson,
   toLogValue,
 } from './api-values.js'
-import { FACTORY_PARAMETERS, needsOwnGlobal } from './factory.js'
+import { callFactory, needsOwnGlobal, type Factory } from './factory.js'
 
 lockdown({
   errorTaming: 'unsafe', // keep stack traces: people debug their functions with them
@@ -87,18 +87,6 @@ function freezeArrows<T extends Record<string, (...args: never[]) => unknown>>(r
 const factoryCompartment = new Compartment({ globals: { ...hostGlobals }, __options__: true })
 withhold(factoryCompartment.globalThis)
 harden(factoryCompartment.globalThis)
-
-type RunFunction = () => unknown
-type Factory = (...globals: unknown[]) => RunFunction | undefined
-
-// The order invoke() passes the factory's arguments in.
-const PASSED =
-  'globalThis executionParams triggerParams api setTimeout clearTimeout setInterval clearInterval Function'
-if (FACTORY_PARAMETERS.join(' ') !== `${PASSED} Compartment lockdown harden`) {
-  throw new Error(
-    'the sandbox worker passes the factory arguments in an order FACTORY_PARAMETERS no longer has',
-  )
-}
 
 interface LoadedFactory {
   factory: Factory
@@ -344,19 +332,13 @@ async function invoke(
       ownGlobal = new Compartment({ globals, __options__: true }).globalThis
       withhold(ownGlobal)
     }
-    // Passed as arguments (FACTORY_PARAMETERS order, checked at start-up; the withheld powers stay
-    // undefined), not gathered in an object first: with that object, each invocation's values
-    // outlived V8's young collections until the next full one (measured: 1.3 KB promoted per
-    // trivial invocation, 0.5 without it).
-    const run = loaded.factory(
+    const run = callFactory(
+      loaded.factory,
       ownGlobal,
       frozenExecutionParams,
       frozenTriggerParams,
       api,
-      timers.setTimeout,
-      timers.clearTimeout,
-      timers.setInterval,
-      timers.clearInterval,
+      timers,
       ownGlobal.Function,
     )
     if (typeof run !== 'function') throw new CodedError({ code: 'FUNCTION_NO_RUN', message: NO_RUN_MESSAGE })
