@@ -35,7 +35,7 @@ export async function runInvocation(options: RunInvocationOptions): Promise<Invo
     durationMs,
     logs: clean(logs, 'logs'),
     calls: clean(calls, 'calls'),
-    redactions: redactor.active ? [...redactor.redactions] : [],
+    redactions: [...redactor.redactions],
   }
   // Assigned rather than spread in: this runs for every request.
   if (resultJson !== undefined) report.resultJson = resultJson
