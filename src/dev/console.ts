@@ -35,9 +35,9 @@ export interface DevConsole {
   publish(event: ConsoleEvent): void
   /**
    * An invocation starting (`done` false) or ended. Its record is made only when a page is open,
-   * or when one opens later and is shown the recent ones.
+   * or when one opens later and is shown the recent ones. Returns the record, made at most once.
    */
-  invocation(record: () => InvocationRecord, done: boolean): void
+  invocation(record: () => InvocationRecord, done: boolean): () => InvocationRecord
   close(): void
 }
 
@@ -151,6 +151,7 @@ export function createDevConsole(options: DevConsoleOptions): DevConsole {
         if (recent.length > RECENT_RECORDS) recent.shift()
       }
       for (const stream of streams) send(stream, { type: 'invocation', record: record() })
+      return record
     },
     close() {
       for (const stream of streams) stream.end()

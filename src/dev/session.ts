@@ -499,8 +499,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
         logs: report.logs.map((log) => ({ level: log.level, value: log.value })),
         calls: report.calls.map(consoleCall),
       })
-    devConsole.invocation(finished, true)
-    if (consoleRecords.has(requestId)) consoleRecords.set(requestId, finished())
+    const shown = devConsole.invocation(finished, true)
+    if (consoleRecords.has(requestId)) consoleRecords.set(requestId, shown())
     return report
   }
 
