@@ -116,15 +116,20 @@ interface Pending {
   resolve: (outcome: InvocationOutcome) => void
 }
 
+interface BuildLoad {
+  /** Resolves to the error when the build does not load. */
+  done: Promise<SerializedError | undefined>
+  /** Set when the worker answers `loaded`: from then on nothing need be awaited. */
+  loaded: boolean
+}
+
 interface WorkerSlot {
   worker: Worker
   memoryMb: number
   ready: Promise<void>
   /** Set when `ready` resolves. */
   started: boolean
-  loads: Map<string, Promise<SerializedError | undefined>>
-  /** Builds of `loads` the worker has answered `loaded` for. */
-  loaded: Set<string>
+  loads: Map<string, BuildLoad>
   loadWaiters: Map<string, (error: SerializedError | undefined) => void>
   pending: Map<number, Pending>
   dead: boolean
@@ -175,8 +180,8 @@ export class SandboxPool {
     const slot = this.pick(request.limits.memoryMb)
     // Once a worker runs and holds the build, nothing is awaited: each await is a turn of microtasks.
     if (!slot.started) await slot.ready
-    const loaded = this.loadedAlready(slot, request.build.id)
-    const loadError = loaded ? undefined : await this.ensureLoaded(slot, request.build)
+    const loading = this.ensureLoaded(slot, request.build)
+    const loadError = loading === undefined ? undefined : await loading
     if (loadError) return failure(started, loadError)
     if (slot.dead)
       return failure(started, {
@@ -255,7 +260,6 @@ export class SandboxPool {
       ready: new Promise<void>((resolve) => (resolveReady = resolve)),
       started: false,
       loads: new Map(),
-      loaded: new Set(),
       loadWaiters: new Map(),
       pending: new Map(),
       dead: false,
@@ -291,28 +295,26 @@ export class SandboxPool {
     return slot
   }
 
-  /** Whether the worker has loaded the build (then marked the most recently used). */
-  private loadedAlready(slot: WorkerSlot, buildId: string): boolean {
-    if (!slot.loaded.has(buildId)) return false
-    const load = slot.loads.get(buildId)!
-    slot.loads.delete(buildId)
-    slot.loads.set(buildId, load)
-    return true
-  }
-
-  private ensureLoaded(slot: WorkerSlot, build: LoadedCode): Promise<SerializedError | undefined> {
+  /**
+   * Has the worker load the build unless it has or is loading it. Undefined when it already holds
+   * it: the common case awaits nothing (each await is a turn of microtasks).
+   */
+  private ensureLoaded(
+    slot: WorkerSlot,
+    build: LoadedCode,
+  ): Promise<SerializedError | undefined> | undefined {
     let load = slot.loads.get(build.id)
     if (load !== undefined) {
       // Map order is the recency order: move this build to the end.
       slot.loads.delete(build.id)
       slot.loads.set(build.id, load)
-      return load
+      return load.loaded ? undefined : load.done
     }
     if (slot.loads.size >= MAX_LOADED_BUILDS) this.unloadOldest(slot)
-    load = new Promise((resolve) => slot.loadWaiters.set(build.id, resolve))
+    load = { done: new Promise((resolve) => slot.loadWaiters.set(build.id, resolve)), loaded: false }
     slot.loads.set(build.id, load)
     this.post(slot, { type: 'load', buildId: build.id, code: build.code })
-    return load
+    return load.done
   }
 
   /** Unloads the least recently used build that no running invocation needs (dev makes many). */
@@ -321,7 +323,6 @@ export class SandboxPool {
     for (const buildId of slot.loads.keys()) {
       if (inUse.has(buildId) || slot.loadWaiters.has(buildId)) continue
       slot.loads.delete(buildId)
-      slot.loaded.delete(buildId)
       this.post(slot, { type: 'unload', buildId })
       return
     }
@@ -332,8 +333,9 @@ export class SandboxPool {
       case 'loaded':
       case 'load-error': {
         const error = message.type === 'load-error' ? message.error : undefined
+        const load = slot.loads.get(message.buildId)
         if (error) slot.loads.delete(message.buildId)
-        else if (slot.loads.has(message.buildId)) slot.loaded.add(message.buildId)
+        else if (load) load.loaded = true
         slot.loadWaiters.get(message.buildId)?.(error)
         slot.loadWaiters.delete(message.buildId)
         return
