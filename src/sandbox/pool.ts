@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { CallSignal, type AbortSource } from '../shared/call-signal.js'
+import { IdTable } from '../shared/id-table.js'
 import { packageRoot } from '../shared/package-root.js'
 import type {
   BridgeRequest,
@@ -121,6 +122,8 @@ interface BuildLoad {
   done: Promise<SerializedError | undefined>
   /** Set when the worker answers `loaded`: from then on nothing need be awaited. */
   loaded: boolean
+  /** When an invocation last needed it (a count of invocations), for unloading the oldest. */
+  lastUsed: number
 }
 
 interface WorkerSlot {
@@ -131,7 +134,7 @@ interface WorkerSlot {
   started: boolean
   loads: Map<string, BuildLoad>
   loadWaiters: Map<string, (error: SerializedError | undefined) => void>
-  pending: Map<number, Pending>
+  pending: IdTable<Pending>
   dead: boolean
   /** A ping the worker has not answered yet, and the timer that declares it wedged. */
   pingTimer?: ReturnType<typeof setTimeout>
@@ -150,6 +153,8 @@ export class SandboxPool {
   private readonly cancelGraceMs: number
   private readonly workerPath: string
   private nextId = 1
+  /** Counts invocations, to tell which loaded build was needed least recently. */
+  private uses = 0
   private closed = false
 
   constructor(private readonly options: SandboxPoolOptions) {
@@ -261,7 +266,7 @@ export class SandboxPool {
       started: false,
       loads: new Map(),
       loadWaiters: new Map(),
-      pending: new Map(),
+      pending: new IdTable(),
       dead: false,
       outbox: [],
     }
@@ -305,13 +310,17 @@ export class SandboxPool {
   ): Promise<SerializedError | undefined> | undefined {
     let load = slot.loads.get(build.id)
     if (load !== undefined) {
-      // Map order is the recency order: move this build to the end.
-      slot.loads.delete(build.id)
-      slot.loads.set(build.id, load)
+      // A count, not a move to the end of the Map: a delete and a set per invocation churn its
+      // table, which V8 rebuilds and chains (see IdTable).
+      load.lastUsed = this.uses++
       return load.loaded ? undefined : load.done
     }
     if (slot.loads.size >= MAX_LOADED_BUILDS) this.unloadOldest(slot)
-    load = { done: new Promise((resolve) => slot.loadWaiters.set(build.id, resolve)), loaded: false }
+    load = {
+      done: new Promise((resolve) => slot.loadWaiters.set(build.id, resolve)),
+      loaded: false,
+      lastUsed: this.uses++,
+    }
     slot.loads.set(build.id, load)
     this.post(slot, { type: 'load', buildId: build.id, code: build.code })
     return load.done
@@ -319,13 +328,15 @@ export class SandboxPool {
 
   /** Unloads the least recently used build that no running invocation needs (dev makes many). */
   private unloadOldest(slot: WorkerSlot): void {
-    const inUse = new Set([...slot.pending.values()].map((pending) => pending.request.build.id))
-    for (const buildId of slot.loads.keys()) {
-      if (inUse.has(buildId) || slot.loadWaiters.has(buildId)) continue
-      slot.loads.delete(buildId)
-      this.post(slot, { type: 'unload', buildId })
-      return
+    const inUse = new Set(slot.pending.values().map((pending) => pending.request.build.id))
+    let oldest: [string, BuildLoad] | undefined
+    for (const entry of slot.loads) {
+      if (inUse.has(entry[0]) || slot.loadWaiters.has(entry[0])) continue
+      if (oldest === undefined || entry[1].lastUsed < oldest[1].lastUsed) oldest = entry
     }
+    if (oldest === undefined) return
+    slot.loads.delete(oldest[0])
+    this.post(slot, { type: 'unload', buildId: oldest[0] })
   }
 
   private onMessage(slot: WorkerSlot, message: WorkerToHost): void {
@@ -484,7 +495,7 @@ export class SandboxPool {
     if (slot.dead) return
     clearTimeout(slot.pingTimer)
     slot.dead = true
-    for (const pending of [...slot.pending.values()]) this.settle(pending, { ok: false, error })
+    for (const pending of slot.pending.values()) this.settle(pending, { ok: false, error })
     for (const waiter of slot.loadWaiters.values()) waiter(error)
     slot.loadWaiters.clear()
     await slot.worker.terminate()

@@ -33,6 +33,7 @@ import {
   toLogValue,
 } from './api-values.js'
 import { callFactory, needsOwnGlobal, type Factory } from './factory.js'
+import { IdTable } from '../shared/id-table.js'
 
 lockdown({
   errorTaming: 'unsafe', // keep stack traces: people debug their functions with them
@@ -117,7 +118,7 @@ interface Invocation {
   cancelledWith?: Error
 }
 
-const invocations = new Map<number, Invocation>()
+const invocations = new IdTable<Invocation>()
 let nextTimerId = 1
 
 // Errors handed to sandbox code are made by classes defined INSIDE a compartment: a class written

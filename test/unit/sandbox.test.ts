@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Worker } from 'node:worker_threads'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { BridgeRequest } from '../../src/sandbox/protocol.js'
 import type { SandboxPool } from '../../src/sandbox/pool.js'
 import { buildSources, createTestPool, invoke } from '../helpers/sandbox.js'
@@ -430,5 +431,39 @@ describe('results and errors', () => {
 
   it('undefined becomes null', async () => {
     expect((await runBody('return undefined')).value).toBeNull()
+  })
+})
+
+describe('loaded builds', () => {
+  it('keeps at most 32 loaded per worker, unloading the one an invocation needed least recently', async () => {
+    const builds = await Promise.all(
+      Array.from({ length: 33 }, (_, index) =>
+        buildSources({ 'fn.js': `async function run() { return ${index} }` }),
+      ),
+    )
+    const own = createTestPool()
+    const sent: { type: string; buildId?: string }[] = []
+    const post = Worker.prototype.postMessage
+    vi.spyOn(Worker.prototype, 'postMessage').mockImplementation(function (this: Worker, batch: unknown) {
+      sent.push(...(batch as { type: string; buildId?: string }[]))
+      post.call(this, batch)
+    })
+    try {
+      for (const build of builds.slice(0, 32)) expect((await invoke(own, build)).ok).toBe(true)
+      // The first build is used again: the second is now the one used least recently.
+      expect((await invoke(own, builds[0]!)).value).toBe(0)
+      expect((await invoke(own, builds[32]!)).value).toBe(32)
+      expect(sent.filter((message) => message.type === 'unload')).toEqual([
+        { type: 'unload', buildId: builds[1]!.id },
+      ])
+      // The first is still loaded: it runs without being sent again.
+      const loadsBefore = sent.filter((message) => message.type === 'load').length
+      expect((await invoke(own, builds[0]!)).value).toBe(0)
+      expect(sent.filter((message) => message.type === 'load')).toHaveLength(loadsBefore)
+      expect(loadsBefore).toBe(33)
+    } finally {
+      vi.restoreAllMocks()
+      await own.close()
+    }
   })
 })
