@@ -12,6 +12,7 @@
 import 'ses'
 import { getHeapStatistics } from 'node:v8'
 import { parentPort, workerData } from 'node:worker_threads'
+import { IdTable } from '../shared/id-table.js'
 import type {
   BridgeRequest,
   BridgeResponse,
@@ -33,7 +34,6 @@ import {
   toLogValue,
 } from './api-values.js'
 import { callFactory, needsOwnGlobal, type Factory } from './factory.js'
-import { IdTable } from '../shared/id-table.js'
 
 lockdown({
   errorTaming: 'unsafe', // keep stack traces: people debug their functions with them

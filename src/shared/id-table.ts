@@ -5,8 +5,9 @@
  * Not a Map: when V8 rebuilds a Map's hash table (as deletes pile up) the old table keeps its
  * entries and a link to the new one. Once the table of a long-lived Map has reached the old
  * generation, that chain keeps every later table, and every record any of them held, alive through
- * young collections until the next full one. Under `dev`'s load test this promoted about a kilobyte
- * per request and tripled the young-collection pauses. The dictionary of a plain object keeps no
+ * young collections until the next full one. Under `dev`'s load test the pool's table of
+ * invocations promoted 3% of all the main thread allocated (1-1.5 KB per request) and doubled or
+ * tripled its young-collection pauses (BENCHMARKS.md). The dictionary of a plain object keeps no
  * such link.
  */
 export class IdTable<T> {
