@@ -66,11 +66,10 @@ export interface BridgeResponse {
   status: number
   statusText: string
   headers: Record<string, string>
-  /** As the function sees it: JSON when the response says so, else text. */
-  body?: unknown
   /**
-   * Or the body as received, for the worker to parse into `body`: the host's thread, which serves
-   * every request, then neither parses it nor copies a tree of objects across.
+   * The body as received. The worker parses it into what the function sees (JSON when the
+   * response says so, else text): the host's thread, which serves every request, then neither
+   * parses it nor copies a tree of objects across.
    */
-  text?: string
+  text: string
 }

@@ -396,14 +396,13 @@ function receive(message: HostToWorker): void {
   }
 }
 
-/** A response as the function sees it: a body sent as text is parsed here. */
+/** A response as the function sees it: the body it was sent as text, parsed. */
 type FunctionResponse = Omit<BridgeResponse, 'text'> & { body: unknown }
 
 function withBody(response: BridgeResponse): FunctionResponse {
   const { status, statusText, headers, text } = response
   // Named fields rather than a rest and a spread: this runs for every call.
-  const body = text === undefined ? response.body : parseResponseText(text, headers['content-type'])
-  return { status, statusText, headers, body }
+  return { status, statusText, headers, body: parseResponseText(text, headers['content-type']) }
 }
 
 // memoryMb bounds the JavaScript heap (resourceLimits); ArrayBuffer memory lives outside it, so

@@ -7,9 +7,14 @@ import { SandboxPool, type InvocationLimits, type InvocationOutcome } from '../.
 
 export const LIMITS: InvocationLimits = { timeoutMs: 2000, memoryMb: 64, maxCalls: 50 }
 
+/** An upstream's answer in a test: the body as the function should see it. */
+export interface TestAnswer extends Omit<BridgeResponse, 'text'> {
+  body: unknown
+}
+
 /** A pool whose outbound calls are answered by `answer` (the egress guard has its own tests). */
 export function createTestPool(
-  answer: (request: BridgeRequest) => Promise<BridgeResponse> | BridgeResponse = (request) => ({
+  answer: (request: BridgeRequest) => Promise<TestAnswer> | TestAnswer = (request) => ({
     status: 200,
     statusText: 'OK',
     headers: { 'content-type': 'application/json' },
@@ -18,10 +23,20 @@ export function createTestPool(
   options: { size?: number; cancelGraceMs?: number } = {},
 ): SandboxPool {
   return new SandboxPool({
-    handleCall: async (request) => answer(request),
+    handleCall: async (request) => asSent(await answer(request)),
     size: options.size ?? 1,
     ...options,
   })
+}
+
+/** The answer as the host sends it: text, labelled JSON when it is not a string already. */
+function asSent({ body, ...response }: TestAnswer): BridgeResponse {
+  if (typeof body === 'string') return { ...response, text: body }
+  return {
+    ...response,
+    headers: { 'content-type': 'application/json', ...response.headers },
+    text: JSON.stringify(body),
+  }
 }
 
 /** Builds function sources written to a temporary project folder. */
