@@ -11,7 +11,7 @@ export interface RunInvocationOptions extends InvocationRequest {
   secrets: ReadonlyMap<string, string>
 }
 
-export interface InvocationReport extends Omit<InvocationOutcome, 'json' | 'value'> {
+export interface InvocationReport extends Omit<InvocationOutcome, 'json'> {
   /**
    * What run() returned (when ok), as JSON text: what an endpoint answers with, untouched. Read
    * the value with resultOf.

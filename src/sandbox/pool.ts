@@ -70,8 +70,6 @@ export interface InvocationOutcome {
   ok: boolean
   /** run()'s return value as JSON text (when ok): hosts mostly pass it on without parsing it. */
   json?: string
-  /** The same, parsed (again on every read). */
-  readonly value?: unknown
   error?: InvocationError
   logs: LogRecord[]
   calls: CallRecord[]
@@ -457,18 +455,21 @@ export class SandboxPool {
     // Only a call still out needs aborting (an abort makes an Error, with its stack).
     if (pending.callsInFlight > 0) pending.abort?.abort()
     if (pending.slot.pending.size === 0) this.checkResponsive(pending.slot)
-    const base = { logs: pending.logs, calls: pending.calls, durationMs: Date.now() - pending.started }
+    const { logs, calls } = pending
+    const durationMs = Date.now() - pending.started
     pending.resolve(
       result.ok
-        ? new Succeeded(result.json, base.logs, base.calls, base.durationMs)
+        ? { ok: true, json: result.json, logs, calls, durationMs }
         : {
-            ...base,
             ok: false,
             error: {
               code: result.error.code,
               message: result.error.message,
               status: statusForCode(result.error.code),
             },
+            logs,
+            calls,
+            durationMs,
           },
     )
   }
@@ -517,21 +518,6 @@ export class SandboxPool {
       })
     }
     slot.outbox.push(message)
-  }
-}
-
-/** A class with the getter on its prototype: an object literal with a getter, per request, cost more. */
-class Succeeded implements InvocationOutcome {
-  readonly ok = true
-  constructor(
-    readonly json: string,
-    readonly logs: LogRecord[],
-    readonly calls: CallRecord[],
-    readonly durationMs: number,
-  ) {}
-
-  get value(): unknown {
-    return JSON.parse(this.json) as unknown
   }
 }
 

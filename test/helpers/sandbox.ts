@@ -58,14 +58,17 @@ export async function buildSources(
 
 let requestCounter = 0
 
-export function invoke(
+/** An outcome with run()'s result parsed, as tests read it. */
+export type TestOutcome = InvocationOutcome & { value?: unknown }
+
+export async function invoke(
   pool: SandboxPool,
   build: FunctionBuild,
   payload: unknown = null,
   triggerParams: Record<string, string | number | boolean | null> = {},
   limits: Partial<InvocationLimits> = {},
-): Promise<InvocationOutcome> {
-  return pool.invoke({
+): Promise<TestOutcome> {
+  const outcome = await pool.invoke({
     build,
     trigger: 'test',
     executionParams: {
@@ -79,4 +82,5 @@ export function invoke(
     triggerParams,
     limits: { ...LIMITS, ...limits },
   })
+  return outcome.json === undefined ? outcome : { ...outcome, value: JSON.parse(outcome.json) as unknown }
 }
