@@ -335,6 +335,9 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
           changed: new Set(),
         }
         functions.set(name, state)
+        // A function added to a running dev: its entry is watched from now on (at start-up the
+        // watcher is made later, from every function's inputs), even while it does not build.
+        watcher?.add(join(root, entry))
         // At start-up, a build cached from the last run of unchanged files serves at once; esbuild
         // starts once dev is ready, and builds again quietly for its incremental context.
         const cached = reason === undefined ? await readCachedBuild({ root, entry, cacheDir }) : undefined
