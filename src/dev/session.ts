@@ -28,6 +28,7 @@ import { createCallHandler } from '../sandbox/bridge.js'
 import { resultOf, runInvocation, type InvocationReport } from '../sandbox/engine.js'
 import { SandboxPool, type CallRecord } from '../sandbox/pool.js'
 import type { ExecutionParams } from '../sandbox/protocol.js'
+import { policyForUnknownTrigger } from '../server/cors.js'
 import { startEndpointServer, type EndpointRoute, type EndpointServer } from '../server/http.js'
 import { CentraliError, ConfigError, UserError, type ConfigProblem } from '../shared/errors.js'
 import { randomUUID } from 'node:crypto'
@@ -515,6 +516,11 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       port,
       route,
       knownTriggers: () => Object.keys(config.triggers),
+      unknownTriggerCors: () =>
+        policyForUnknownTrigger([
+          { origins: options.cors },
+          ...Object.values(config.triggers).map((trigger) => trigger.cors),
+        ]),
       fallback: (request, response) => devConsole.handle(request, response),
       onRequest: (event) => {
         if (event.corsRefused && event.trigger)

@@ -10,6 +10,7 @@ import { createCallHandler } from '../sandbox/bridge.js'
 import { runInvocation, type InvocationReport } from '../sandbox/engine.js'
 import { SandboxPool, type LoadedCode } from '../sandbox/pool.js'
 import type { ExecutionParams, TriggerParamValue } from '../sandbox/protocol.js'
+import { policyForUnknownTrigger } from '../server/cors.js'
 import { startEndpointServer, type EndpointRoute, type EndpointServer } from '../server/http.js'
 import { CentraliError, UserError } from '../shared/errors.js'
 import { createApiHandler } from './api.js'
@@ -375,6 +376,10 @@ async function startLocked(options: ServeOptions): Promise<ServeSession> {
       host: options.host,
       port: options.port,
       route,
+      unknownTriggerCors: () =>
+        policyForUnknownTrigger(
+          Object.values(serving?.manifest.triggers ?? {}).map((trigger) => trigger.cors),
+        ),
       fallback: api,
       // A 50 MiB upload on a slow link: as long as `centrali deploy` waits for it.
       requestTimeoutMs: UPLOAD_TIMEOUT_MS,

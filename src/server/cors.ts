@@ -52,3 +52,22 @@ export function decideCors(
   }
   return { allowed: true, headers }
 }
+
+/**
+ * The policy for a trigger that does not exist: every origin some trigger allows. A page that
+ * misspells a trigger's name then reads the server's TRIGGER_NOT_FOUND instead of a bare network
+ * error; the answer tells it nothing a trigger it may call would not.
+ */
+export function policyForUnknownTrigger(policies: Iterable<CorsPolicy | undefined>): CorsPolicy | undefined {
+  const origins = new Set<string>()
+  const headers = new Set<string>()
+  let credentials = false
+  for (const policy of policies) {
+    if (policy === undefined) continue
+    for (const origin of policy.origins) origins.add(origin)
+    for (const header of policy.headers ?? []) headers.add(header)
+    credentials ||= policy.credentials === true
+  }
+  if (origins.size === 0) return undefined
+  return { origins: [...origins], headers: [...headers], credentials }
+}

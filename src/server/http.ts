@@ -34,6 +34,11 @@ export interface EndpointServerOptions {
   host: string
   port: number
   route(trigger: string): EndpointRoute | undefined
+  /**
+   * CORS for a trigger that does not exist (see `policyForUnknownTrigger`), so that a browser is
+   * shown the 404 and its code; without it such a request gets no CORS headers.
+   */
+  unknownTriggerCors?: () => CorsPolicy | undefined
   /** Trigger names for the 404 message; omit to not list them (a production server). */
   knownTriggers?: () => string[]
   maxBodyBytes?: number
@@ -122,12 +127,23 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     const route = trigger === undefined ? undefined : options.route(trigger)
 
     const origin = headerValue(request.headers.origin)
-    const cors = decideCors(route?.cors, origin, method === 'OPTIONS')
+    const corsPolicy = route === undefined ? options.unknownTriggerCors?.() : route.cors
+    const cors = decideCors(corsPolicy, origin, method === 'OPTIONS')
     if (cors.allowed === true)
       for (const [name, value] of Object.entries(cors.headers)) response.setHeader(name, value)
     else if (cors.allowed === false && route) event.corsRefused = cors.reason
     for (const [name, value] of Object.entries(route?.headers ?? {})) response.setHeader(name, value)
 
+    // A preflight for a trigger that does not exist is answered too when its origin is allowed:
+    // the browser then sends the request itself and shows the page the 404 below.
+    if (method === 'OPTIONS' && (route !== undefined || cors.allowed === true)) {
+      response.statusCode = 204
+      response.end()
+      event.status = 204
+      event.durationMs = Date.now() - started
+      options.onRequest?.(event)
+      return
+    }
     if (route === undefined) {
       const known = options.knownTriggers?.()
       const list =
@@ -140,14 +156,6 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
         404,
         errorBody('TRIGGER_NOT_FOUND', `There is no trigger named "${trigger ?? match[1]}".${list}`),
       )
-    }
-    if (method === 'OPTIONS') {
-      response.statusCode = 204
-      response.end()
-      event.status = 204
-      event.durationMs = Date.now() - started
-      options.onRequest?.(event)
-      return
     }
     if (method !== 'POST') {
       response.setHeader('allow', 'POST, OPTIONS')
