@@ -52,11 +52,15 @@ export function createClient(options: ClientOptions): CentraliClient {
   }
 
   async function invokeEndpoint<Result>(trigger: string, invokeOptions: InvokeOptions = {}): Promise<Result> {
+    // Header names are case-insensitive: a call's `x-app` replaces the client's `X-App`.
+    const headers: Record<string, string> = { 'content-type': 'application/json' }
+    for (const given of [options.headers, invokeOptions.headers])
+      for (const [name, value] of Object.entries(given ?? {})) headers[name.toLowerCase()] = value
     let response: Response
     try {
       response = await fetchImpl(`${base}/endpoints/${encodeURIComponent(trigger)}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...options.headers, ...invokeOptions.headers },
+        headers,
         body: JSON.stringify({ payload: invokeOptions.payload ?? null }),
         ...(invokeOptions.signal ? { signal: invokeOptions.signal } : {}),
       })
