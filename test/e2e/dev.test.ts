@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs'
-import { mkdir, readdir, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -340,6 +340,29 @@ describe('starting', () => {
       }),
     T,
   )
+
+  it(
+    'a non-loopback --host: a warning that anyone reaching the address can call the functions',
+    async () => {
+      await writeProject({
+        files: { 'functions/echo.js': 'async function run() { return 1 }\n' },
+        functions: { echo: 'functions/echo.js' },
+        triggers: { echo: { function: 'echo' } },
+      })
+      const open = await startDev(['--host', '0.0.0.0'])
+      await untilDev(
+        () => (open.stderr().includes('listening on 0.0.0.0') ? true : undefined),
+        () => `no warning on stderr:\n${open.stderr()}`,
+      )
+      expect(open.stderr()).toContain('can call your functions with your secrets')
+      expect((await post(open, 'echo')).body).toBe(1)
+      // The default, loopback: no such warning.
+      const local = await startDev()
+      expect(new URL(local.url).hostname).toBe('127.0.0.1')
+      expect(local.stderr()).not.toContain('listening on')
+    },
+    T,
+  )
 })
 
 describe('the HTTP contract through dev', () => {
@@ -536,6 +559,31 @@ describe('CORS', () => {
       // The trigger without cors still refuses app.test: --cors added one origin, nothing more.
       const plainFromApp = await post(dev, 'plain', {}, fromApp)
       expect(plainFromApp.headers.get('access-control-allow-origin')).toBeNull()
+
+      // A misspelled trigger, from an origin some trigger (or --cors) allows: the preflight passes
+      // and the 404 carries CORS headers, so the page reads TRIGGER_NOT_FOUND, not a network error.
+      for (const origin of ['http://app.test', 'http://other.test']) {
+        const typoPreflight = await request(endpoint('ecoh'), {
+          method: 'OPTIONS',
+          headers: { origin, 'access-control-request-method': 'POST' },
+        })
+        expect(typoPreflight.status, origin).toBe(204)
+        expect(typoPreflight.headers.get('access-control-allow-origin'), origin).toBe(origin)
+        const typo = await post(dev, 'ecoh', {}, { origin })
+        expect(typo.status, origin).toBe(404)
+        expect(errorCode(typo), origin).toBe('TRIGGER_NOT_FOUND')
+        expect(typo.headers.get('access-control-allow-origin'), origin).toBe(origin)
+      }
+      // From an origin no trigger allows: no CORS headers, and the preflight is the plain 404.
+      const typoPreflight = await request(endpoint('ecoh'), {
+        method: 'OPTIONS',
+        headers: { origin: 'http://evil.test', 'access-control-request-method': 'POST' },
+      })
+      expect(typoPreflight.status).toBe(404)
+      expect(typoPreflight.headers.get('access-control-allow-origin')).toBeNull()
+      const typoForeign = await post(dev, 'ecoh', {}, { origin: 'http://evil.test' })
+      expect(typoForeign.status).toBe(404)
+      expect(typoForeign.headers.get('access-control-allow-origin')).toBeNull()
     },
     T,
   )
@@ -580,8 +628,17 @@ export async function run() {
       // A syntax error on line 4: reported with file:line, the last good build keeps serving.
       since = await edit(dev, 'functions/hot.ts', hot(3).replace('= 3', '= = 3'))
       const broken = await dev.next('build.error', (event) => event.function === 'hot', since)
-      expect(broken.message).toMatch(/functions\/hot\.ts:4:\d+/)
-      expect(broken.problems[0]).toMatchObject({ file: 'functions/hot.ts', line: 4 })
+      // The column of the second '=', and a code frame pointing at it.
+      const brokenLine = '  const version: number = = 3'
+      const column = brokenLine.lastIndexOf('=')
+      expect(broken.problems[0]).toMatchObject({
+        file: 'functions/hot.ts',
+        line: 4,
+        column,
+        lineText: brokenLine,
+      })
+      expect(broken.message).toContain(`functions/hot.ts:4:${column + 1}: `)
+      expect(broken.message).toContain(`\n    ${brokenLine}\n    ${' '.repeat(column)}^`)
       const stale = await post(dev, 'hot')
       expect(stale.status, JSON.stringify(stale.body)).toBe(200)
       expect(stale.body).toEqual({ version: 2, label: 'b' })
@@ -822,6 +879,83 @@ describe('centrali.json reload', () => {
   )
 })
 
+describe('functions added while dev runs', () => {
+  it(
+    'a function added to centrali.json is served and reloads on edits, of its file and of a symlinked module; an edit reloads only the function it touches',
+    async () => {
+      await mkdir(join(app, 'shared'))
+      await writeProject({
+        files: {
+          'functions/first.js': 'async function run() { return { first: 1 } }\n',
+          'shared/label.js': `export const label = 'a'\n`,
+        },
+        functions: { first: 'functions/first.js' },
+        triggers: { first: { function: 'first' } },
+      })
+      // A module reached through a symlink, as a monorepo's linked package is.
+      await symlink(join(app, 'shared/label.js'), join(app, 'functions/label.js'))
+      const dev = await startDev()
+      expect((await post(dev, 'first')).body).toEqual({ first: 1 })
+
+      const added = (version: number) => `import { label } from './label.js'
+export async function run() { return { added: ${version}, label } }
+`
+      await writeFile(join(app, 'functions/added.js'), added(1))
+      let since = await edit(
+        dev,
+        'centrali.json',
+        configText({
+          functions: { first: 'functions/first.js', added: 'functions/added.js' },
+          triggers: { first: { function: 'first' }, added: { function: 'added' } },
+        }),
+      )
+      await dev.next('reload', (event) => event.what === 'config', since)
+      expect((await post(dev, 'added')).body).toEqual({ added: 1, label: 'a' })
+
+      // The new function's own file is watched from now on.
+      since = await edit(dev, 'functions/added.js', added(2))
+      await dev.next('reload', (event) => event.file === 'functions/added.js', since)
+      expect((await post(dev, 'added')).body).toEqual({ added: 2, label: 'a' })
+
+      // The module behind the symlink: only the function importing it is rebuilt.
+      since = await edit(dev, 'shared/label.js', `export const label = 'b'\n`)
+      const reload = await dev.next('reload', (event) => event.function === 'added', since)
+      expect(reload.what).toBe('function')
+      expect((await post(dev, 'added')).body).toEqual({ added: 2, label: 'b' })
+      expect((await post(dev, 'first')).body).toEqual({ first: 1 })
+      const reloaded = dev.events.slice(since).filter((event) => event.type === 'reload')
+      expect(reloaded.map((event) => (event as EventOf<'reload'>).function)).not.toContain('first')
+    },
+    T,
+  )
+
+  it(
+    'a secrets store created while dev runs: the missing secret is a clear error, then the value set is used',
+    async () => {
+      await writeProject({
+        files: {
+          'functions/keyed.js': 'async function run() { return { length: triggerParams.key.length } }\n',
+        },
+        functions: { keyed: 'functions/keyed.js' },
+        triggers: { keyed: { function: 'keyed', params: { key: { secret: 'LATE_KEY' } } } },
+      })
+      const dev = await startDev()
+      const missing = await post(dev, 'keyed')
+      expect(missing.status).toBe(500)
+      expect(errorMessage(missing)).toContain('LATE_KEY')
+      expect(errorMessage(missing)).toContain('centrali secrets set LATE_KEY')
+
+      const since = dev.mark()
+      await setSecret('LATE_KEY', 'late-value-0123456789')
+      const found = await post(dev, 'keyed')
+      expect(found.status, JSON.stringify(found.body)).toBe(200)
+      expect(found.body).toEqual({ length: 'late-value-0123456789'.length })
+      await dev.next('reload', (event) => event.what === 'secrets', since)
+    },
+    T,
+  )
+})
+
 describe('secrets', () => {
   const FIRST = 'first-secret-value-0123'
   const SECOND = 'second-secret-value-is-longer-456789'
@@ -1008,6 +1142,53 @@ describe('shutdown', () => {
       expect(Date.now() - signalled).toBeLessThan(6_000)
       expect(await portAccepts(dev.port)).toBe(false)
       // No process of dev's (esbuild) is left behind.
+      await untilDev(
+        () => (children.every((pid) => !alive(pid)) ? true : undefined),
+        () => `still alive: ${children.filter(alive).join(', ')}`,
+        undefined,
+        3_000,
+      )
+    },
+    T,
+  )
+
+  it(
+    'SIGTERM with an invocation longer than the 5 s grace: no new connection meanwhile, then it is cut off and dev exits cleanly',
+    async () => {
+      await writeProject({
+        files: {
+          'functions/endless.js':
+            'async function run() { await new Promise((resolve) => setTimeout(resolve, 60000)); return 1 }\n',
+          'functions/echo.js': 'async function run() { return 1 }\n',
+        },
+        functions: { endless: 'functions/endless.js', echo: 'functions/echo.js' },
+        triggers: { endless: { function: 'endless', timeoutMs: 120000 }, echo: { function: 'echo' } },
+      })
+      const dev = await startDev()
+      const children = childPids(dev.child.pid!)
+      const running = post(dev, 'endless').then(
+        (answer) => `answered ${answer.status}`,
+        (error: Error) => `failed: ${error.message}`,
+      )
+      await dev.next('invocation.start', (event) => event.trigger === 'endless')
+      const signalled = Date.now()
+      // Not through execa's kill(), which follows up with SIGKILL after 5 s.
+      process.kill(dev.child.pid!, 'SIGTERM')
+      // Draining: the listening socket is closed at once, so a new caller is refused, not queued.
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      expect(await portAccepts(dev.port)).toBe(false)
+
+      const exit = await Promise.race([
+        dev.exit,
+        new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 12_000)),
+      ])
+      const waited = Date.now() - signalled
+      expect(exit, `stderr:\n${dev.stderr()}`).toEqual({ exitCode: 0, signal: undefined })
+      // It waited out the grace, and not much more.
+      expect(waited).toBeGreaterThanOrEqual(4_900)
+      expect(waited).toBeLessThan(9_000)
+      // The cut-off request did not get the function's result.
+      expect(await running).not.toBe('answered 200')
       await untilDev(
         () => (children.every((pid) => !alive(pid)) ? true : undefined),
         () => `still alive: ${children.filter(alive).join(', ')}`,
