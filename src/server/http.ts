@@ -44,6 +44,10 @@ export interface EndpointServerOptions {
   maxBodyBytes?: number
   /** How long a request may take to arrive whole, headers and body (default 60 s; serve takes uploads). */
   requestTimeoutMs?: number
+  /** How long a client may take to send a request's headers (default 10 s). */
+  headersTimeoutMs?: number
+  /** How long an idle keep-alive connection stays open (default 5 s). */
+  keepAliveTimeoutMs?: number
   onRequest?: (event: RequestEvent) => void
   /**
    * Paths other than `/endpoints/<trigger>` (`serve` mounts its deploy API, `/healthz` and `/metrics`
@@ -63,6 +67,8 @@ export interface EndpointServer {
 
 export const MAX_BODY_BYTES = 1024 * 1024
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000
+const DEFAULT_HEADERS_TIMEOUT_MS = 10_000
+const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000
 
 interface ErrorBody {
   code: string
@@ -79,7 +85,9 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     inFlight--
     if (inFlight === 0) drained?.()
   }
-  const server = createServer((request, response) => {
+  // Node enforces the header and request timeouts by sweeping the connections at this interval;
+  // at its default (30 s) a slow client could hold a connection for 40 s instead of 10.
+  const server = createServer({ connectionsCheckingInterval: 1_000 }, (request, response) => {
     inFlight++
     response.on('close', onResponseClose)
     handle(request, response).catch((error: unknown) => {
@@ -89,9 +97,9 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     })
   })
   // Slow clients: a request must send its headers and its body in bounded time.
-  server.headersTimeout = 10_000
+  server.headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS
   server.requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
-  server.keepAliveTimeout = 5_000
+  server.keepAliveTimeout = options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const started = Date.now()

@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http'
+import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CentraliError, createClient } from '../../src/client/index.js'
 import type { InvocationReport } from '../../src/sandbox/engine.js'
@@ -230,6 +231,59 @@ describe('shutdown', () => {
     expect(await response.json()).toBe('finished')
     await closing
     await expect(fetch(`${waiting.url}/healthz`)).rejects.toThrow()
+  })
+})
+
+describe('slow clients', () => {
+  /** Opens a raw connection, writes `text`, and resolves with what came back once the server closed it. */
+  const stall = async (port: number, text: string) => {
+    const opened = Date.now()
+    const socket = connect(port, '127.0.0.1')
+    let received = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => (received += chunk))
+    socket.write(text)
+    const closedAfterMs = await new Promise<number>((resolve, reject) => {
+      socket.once('close', () => resolve(Date.now() - opened))
+      socket.once('error', reject)
+      setTimeout(() => reject(new Error(`still open after 5 s; received: ${received}`)), 5_000)
+    }).finally(() => socket.destroy())
+    return { received, closedAfterMs }
+  }
+
+  it('drops a client that stalls in its headers, in its body, or idles on keep-alive', async () => {
+    const timed = await startEndpointServer({
+      host: '127.0.0.1',
+      port: 0,
+      headersTimeoutMs: 400,
+      requestTimeoutMs: 800,
+      keepAliveTimeoutMs: 400,
+      route: () => ({ invoke: async () => report({ result: 1 }) }),
+    })
+    try {
+      const { port } = timed
+      // Headers never finished (the slowloris shape): 408, then closed.
+      const headers = await stall(port, 'POST /endpoints/x HTTP/1.1\r\nhost: x\r\nx-slow: 1\r\n')
+      expect(headers.received).toMatch(/^HTTP\/1\.1 408/)
+      expect(headers.closedAfterMs).toBeGreaterThanOrEqual(350)
+      // A body announced and never sent whole: 408, then closed.
+      const body = await stall(
+        port,
+        'POST /endpoints/x HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 20\r\n\r\n{"pay',
+      )
+      expect(body.received).toMatch(/^HTTP\/1\.1 408/)
+      expect(body.closedAfterMs).toBeGreaterThanOrEqual(750)
+      // A whole request answered, then nothing: the idle connection is closed.
+      const idle = await stall(
+        port,
+        'POST /endpoints/x HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}',
+      )
+      expect(idle.received).toMatch(/^HTTP\/1\.1 200/)
+      expect(idle.received).toMatch(/keep-alive/i)
+      expect(idle.closedAfterMs).toBeGreaterThanOrEqual(350)
+    } finally {
+      await timed.close()
+    }
   })
 })
 
