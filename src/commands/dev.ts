@@ -111,16 +111,16 @@ function humanRenderer(out: (line: string) => void): (event: DevEvent) => void {
       case 'log':
         add(
           event.requestId,
-          `    ${event.level === 'error' ? paint('red', 'log') : 'log'} ${typeof event.value === 'string' ? event.value : JSON.stringify(event.value)}`,
+          `    ${event.level === 'error' ? paint('red', 'error') : 'log'} ${typeof event.value === 'string' ? event.value : JSON.stringify(event.value)}`,
         )
         return
       case 'egress':
         if (event.blocked) {
+          // The message names the reason and ends with the fix (`centrali domains add …`) when there is one.
           add(
             event.requestId,
             paint('red', `    ✖ blocked ${event.method} ${event.host}: ${event.error?.message ?? ''}`),
           )
-          if (event.fix) add(event.requestId, paint('red', `      allow it: ${event.fix}`))
         } else {
           add(
             event.requestId,

@@ -710,8 +710,8 @@ function consoleCall(call: CallRecord): ConsoleCall {
   }
   if (call.status !== undefined) shown.status = call.status
   if (call.error) shown.error = call.error
-  // Only a host missing from the allowlist is fixed by allowing it.
-  if (call.error?.code === 'EGRESS_HOST_DENIED' && call.host) shown.fix = `centrali domains add ${call.host}`
+  // Only a host (or port) missing from the allowlist is fixed by allowing it.
+  if (call.allow !== undefined) shown.fix = call.allow
   return shown
 }
 

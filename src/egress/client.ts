@@ -420,13 +420,13 @@ function checkHop(url: URL, client: ClientContext): Hop {
       throw new EgressError('EGRESS_PORT_DENIED', {
         host,
         reason: `port ${port} is not allowed for this host (centrali.json "domains" allows it on port ${ports.join(', ')} only)`,
-        fix: allowCommand(host, port, isIpLiteral),
+        allow: allowCommand(host, port, isIpLiteral),
       })
     }
     throw new EgressError('EGRESS_HOST_DENIED', {
       host,
       reason: `${port === HTTPS_PORT ? 'the host' : `${host}:${port}`} is not in centrali.json "domains"`,
-      fix: allowCommand(host, port, isIpLiteral),
+      allow: allowCommand(host, port, isIpLiteral),
     })
   }
 
@@ -809,7 +809,7 @@ async function connectPublic(
     throw new EgressError('EGRESS_HOST_DENIED', {
       host,
       reason: 'the host is not in centrali.json "domains"',
-      fix: allowCommand(host, port, isIP(hostname) !== 0),
+      allow: allowCommand(host, port, isIP(hostname) !== 0),
     })
   }
 

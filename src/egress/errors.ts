@@ -38,6 +38,11 @@ export interface EgressErrorDetails {
   reason: string
   /** What to do, as a sentence; also the error's `hint`. */
   fix?: string
+  /**
+   * For a host or port the allowlist does not name: the command that allows the call
+   * (`allowCommand`). The fix is then "Allow it with: <command>".
+   */
+  allow?: string
   cause?: unknown
 }
 
@@ -52,13 +57,16 @@ export class EgressError extends CentraliError {
   readonly reason: string
   /** True when the guard refused the call by policy (as opposed to a timeout or a failure upstream). */
   readonly blocked: boolean
+  /** The command that allows the call, when allowing its host or port would. */
+  readonly allow: string | undefined
 
   constructor(code: EgressErrorCode, details: EgressErrorDetails) {
     const blocked = BLOCKING_CODES.has(code)
     const lead = blocked ? `Blocked call to ${details.host}` : `Call to ${details.host} failed`
-    const message = `${lead}: ${details.reason}.${details.fix === undefined ? '' : ` ${details.fix}`}`
+    const fix = details.allow === undefined ? details.fix : `Allow it with: ${details.allow}`
+    const message = `${lead}: ${details.reason}.${fix === undefined ? '' : ` ${fix}`}`
     super(code, message, {
-      ...(details.fix === undefined ? {} : { hint: details.fix }),
+      ...(fix === undefined ? {} : { hint: fix }),
       ...(details.cause === undefined ? {} : { cause: details.cause }),
     })
     this.name = blocked ? 'EgressBlockedError' : 'EgressError'
@@ -66,6 +74,7 @@ export class EgressError extends CentraliError {
     this.host = details.host
     this.reason = details.reason
     this.blocked = blocked
+    this.allow = details.allow
   }
 }
 
@@ -74,8 +83,8 @@ export function isBlockingCode(code: string): boolean {
   return (BLOCKING_CODES as ReadonlySet<string>).has(code)
 }
 
-/** The fix for a host the allowlist does not name: the exact command that allows it. */
+/** The exact command that allows calls to a host (and port) the allowlist does not name. */
 export function allowCommand(host: string, port: number, isIpLiteral: boolean): string {
   const entry = port === 443 ? host : `${host}:${port}`
-  return `Allow it with: centrali domains add ${isIpLiteral ? '--ip ' : ''}${entry}`
+  return `centrali domains add ${isIpLiteral ? '--ip ' : ''}${entry}`
 }

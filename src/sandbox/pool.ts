@@ -57,6 +57,8 @@ export interface CallRecord {
   status?: number
   durationMs: number
   error?: { code: string; message: string }
+  /** For a call the allowlist refused: the command that allows it (`centrali domains add …`). */
+  allow?: string
 }
 
 export interface InvocationError {
@@ -418,6 +420,9 @@ export class SandboxPool {
     } catch (error) {
       const serialized = toSerializedError(error)
       record.error = { code: serialized.code, message: serialized.message }
+      // The guard's EgressError, read by shape: the egress module loads only once a call is made.
+      const { allow } = error as { allow?: unknown }
+      if (typeof allow === 'string') record.allow = allow
       reply({ type: 'call-error', id: pending.id, callId, error: serialized })
     } finally {
       pending.callsInFlight--

@@ -1024,6 +1024,10 @@ describe('events', () => {
   } catch (error) {
     blocked = error.code || error.message
   }
+  // A port the allowlist does not name, and an IP literal: each fix is the command that allows it.
+  for (const url of ['https://api.example.com:8443/v1', 'https://1.1.1.1/v1']) {
+    try { await api.httpGet(url) } catch {}
+  }
   api.logError('after the calls')
   return { created, blocked }
 }
@@ -1057,7 +1061,7 @@ describe('events', () => {
       ])
 
       const egress = mine.filter((event): event is EventOf<'egress'> => event.type === 'egress')
-      expect(egress).toHaveLength(2)
+      expect(egress).toHaveLength(4)
       expect(egress[0]).toMatchObject({
         method: 'POST',
         host: 'api.example.com',
@@ -1076,6 +1080,13 @@ describe('events', () => {
         error: { code: 'EGRESS_HOST_DENIED' },
       })
       expect(egress[1]!.status).toBeUndefined()
+      expect(egress[1]!.error!.message).toContain(egress[1]!.fix)
+      expect(
+        egress.slice(2).map((event) => [event.host, event.blocked, event.error?.code, event.fix]),
+      ).toEqual([
+        ['api.example.com:8443', true, 'EGRESS_PORT_DENIED', 'centrali domains add api.example.com:8443'],
+        ['1.1.1.1', true, 'EGRESS_HOST_DENIED', 'centrali domains add --ip 1.1.1.1'],
+      ])
 
       // Only the allowed call went out.
       expect(upstream.requests.map((seen) => [seen.method, seen.url])).toEqual([['POST', '/items']])
