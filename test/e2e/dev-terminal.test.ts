@@ -1,0 +1,524 @@
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { execa, type ResultPromise } from 'execa'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { CLI, createSandbox, type Sandbox } from '../helpers/cli.js'
+import { request, type Answer } from '../helpers/http.js'
+import { until } from '../helpers/until.js'
+import { startUpstream, type Reply, type Seen, type Upstream } from '../helpers/upstream.js'
+
+/**
+ * `centrali dev` without --json: what a person reads in the terminal. The built CLI runs in a temp
+ * project with stdout piped (not a terminal), its stdout read line by line, and a real HTTP server
+ * on 127.0.0.1 stands in for the provider (reached through `--map host=origin`). NDJSON events are
+ * covered by dev.test.ts; here every test asserts the exact text of the lines.
+ */
+
+const T = 20_000
+/** How long to wait for one line before failing. */
+const WAIT = 10_000
+const ESC = '\u001B'
+
+let sandbox: Sandbox
+let app: string
+let processes: ResultPromise[] = []
+let upstreams: Upstream[] = []
+
+beforeEach(async () => {
+  sandbox = await createSandbox()
+  app = join(sandbox.dir, 'app')
+  await mkdir(join(app, 'functions'), { recursive: true })
+})
+
+afterEach(async () => {
+  // Always: no dev process outlives its test, whatever happened in it.
+  for (const child of processes)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  await Promise.all(processes.map((child) => child.catch(() => undefined)))
+  processes = []
+  await Promise.all(upstreams.map((upstream) => upstream.close()))
+  upstreams = []
+  await sandbox.cleanup()
+})
+
+// ---------------------------------------------------------------------------------------------
+// The project, the provider, the request.
+
+interface ProjectSpec {
+  /** File path (relative to the project) → content. */
+  files: Record<string, string>
+  /** Trigger name → its function's entry file and extra trigger settings (one function per trigger). */
+  triggers: Record<string, { entry: string } & Record<string, unknown>>
+  domains?: string[]
+}
+
+async function writeProject(spec: ProjectSpec): Promise<void> {
+  for (const [path, content] of Object.entries(spec.files)) await writeFile(join(app, path), content)
+  const functions: Record<string, { entry: string }> = {}
+  const triggers: Record<string, Record<string, unknown>> = {}
+  for (const [name, { entry, ...settings }] of Object.entries(spec.triggers)) {
+    functions[name] = { entry }
+    triggers[name] = { type: 'endpoint', function: name, ...settings }
+  }
+  const config = { functions, triggers, domains: spec.domains ?? [] }
+  await writeFile(join(app, 'centrali.json'), `${JSON.stringify(config, null, 2)}\n`)
+}
+
+async function upstreamFor(reply?: (request: Seen) => Reply): Promise<Upstream> {
+  const upstream = await startUpstream(reply)
+  upstreams.push(upstream)
+  return upstream
+}
+
+const map = (host: string, upstream: Upstream) => ['--map', `${host}=${upstream.origin}`]
+
+function post(dev: HumanDev, trigger: string, headers: Record<string, string> = {}): Promise<Answer> {
+  return request(`${dev.url}/endpoints/${trigger}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ payload: {} }),
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The dev process in human mode.
+
+/**
+ * The colour variables, always both given: the runner's own environment may set either, and an
+ * undefined value removes it from the child's environment.
+ */
+interface Colour {
+  NO_COLOR: string | undefined
+  FORCE_COLOR: string | undefined
+}
+const PLAIN: Colour = { NO_COLOR: '1', FORCE_COLOR: undefined }
+const FORCED: Colour = { NO_COLOR: undefined, FORCE_COLOR: '1' }
+
+interface HumanDev {
+  child: ResultPromise
+  url: string
+  /** stdout line by line, escapes and all. */
+  lines: string[]
+  stdout(): string
+  stderr(): string
+  /** The index the next line will have. */
+  mark(): number
+  /** The index of the first line from `since` on that `match` accepts. */
+  waitLine(match: (line: string) => boolean, since?: number): Promise<number>
+  /**
+   * The line at `index` (an invocation's line) and the indented lines under it: an invocation's
+   * lines go out in one write, so they are all there once the first is.
+   */
+  block(index: number): string[]
+}
+
+async function startHumanDev(colour: Colour, args: readonly string[] = []): Promise<HumanDev> {
+  const child = execa(process.execPath, [CLI, 'dev', '--port', '0', ...args], {
+    cwd: app,
+    env: { ...sandbox.env, ...colour },
+    extendEnv: true,
+    reject: false,
+    stdin: 'ignore',
+    buffer: false,
+  })
+  processes.push(child)
+  const lines: string[] = []
+  let stdout = ''
+  let pending = ''
+  let stderr = ''
+  child.stdout!.setEncoding('utf8')
+  child.stdout!.on('data', (chunk: string) => {
+    stdout += chunk
+    pending += chunk
+    const end = pending.lastIndexOf('\n')
+    if (end === -1) return
+    lines.push(...pending.slice(0, end).split('\n'))
+    pending = pending.slice(end + 1)
+  })
+  child.stderr!.setEncoding('utf8')
+  child.stderr!.on('data', (chunk: string) => (stderr += chunk))
+  const show = () => `\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`
+  const waitLine = (match: (line: string) => boolean, since = 0) =>
+    until(
+      () => {
+        const found = lines.findIndex((line, index) => index >= since && match(line))
+        return found === -1 ? undefined : found
+      },
+      () => `no such line${show()}`,
+      { child, name: 'dev', timeoutMs: WAIT },
+    )
+  const ready = await waitLine((line) => /^Ready on http:\/\/127\.0\.0\.1:\d+$/.test(line))
+  return {
+    child,
+    url: lines[ready]!.slice('Ready on '.length),
+    lines,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    mark: () => lines.length,
+    waitLine,
+    block: (index) => {
+      const end = lines.findIndex((line, at) => at > index && !plain(line).startsWith('    '))
+      return lines.slice(index, end === -1 ? undefined : end)
+    },
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the lines.
+
+/** A colour escape (the only kind dev writes); built from ESC, as lint bars it in a regex literal. */
+const SGR = `${ESC}\\[\\d+m`
+const plain = (line: string) => line.replace(new RegExp(SGR, 'g'), '')
+const paint = (open: number, close: number) => (text: string) => `${ESC}[${open}m${text}${ESC}[${close}m`
+const dim = paint(2, 22)
+const red = paint(31, 39)
+const green = paint(32, 39)
+const yellow = paint(33, 39)
+
+/** An invocation's line: `HH:MM:SS trigger status N ms / timeout ms`, then anything after it. */
+const INVOCATION = /^(\d\d:\d\d:\d\d) (\S+) (\d{3}) (\d+) ms \/ (\d+) ms(.*)$/
+const isInvocationOf = (trigger: string) => (line: string) => INVOCATION.exec(plain(line))?.[2] === trigger
+
+/**
+ * Lines with what changes from run to run (the clock, durations) replaced by fixed text, so the
+ * rest can be compared exactly.
+ */
+function normalise(line: string): string {
+  return line
+    .replace(new RegExp(`^((?:${SGR})?)\\d\\d:\\d\\d:\\d\\d`), '$1HH:MM:SS')
+    .replace(/ \d+ ms( \/ \d+ ms)/, ' N ms$1')
+    .replace(/^(\s+→ \S+ \S+ \S+) \d+ ms$/, '$1 N ms')
+    .replace(new RegExp(` in \\d+ ms((?:${SGR})?)$`), ' in N ms$1')
+}
+
+/** The local wall-clock times (as dev prints them) from `from` to `to`, both ms since the epoch. */
+function clockTimes(from: number, to: number): string[] {
+  const times = new Set<string>()
+  for (let at = from; at < to + 1000; at += 1000)
+    times.add(new Date(Math.min(at, to)).toTimeString().slice(0, 8))
+  return [...times]
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('an invocation', () => {
+  it(
+    'one line (time, trigger, status, duration / timeout), then its logs and its outbound calls indented under it',
+    async () => {
+      const upstream = await upstreamFor(() => ({ status: 201, json: { id: 'w-1' }, delayMs: 150 }))
+      await writeProject({
+        files: {
+          'functions/work.js': `async function run() {
+  api.log({ step: 'start', n: 1 })
+  const item = await api.httpPost('https://api.example.com/items', { name: 'widget' })
+  api.log('created ' + item.id)
+  api.logError('warned after the call')
+  return { id: item.id }
+}
+`,
+          'functions/boom.js': `async function run() {
+  api.logError('about to fail')
+  throw new Error('kaput')
+}
+`,
+        },
+        triggers: {
+          work: { entry: 'functions/work.js', timeoutMs: 7000 },
+          boom: { entry: 'functions/boom.js' },
+        },
+        domains: ['api.example.com'],
+      })
+      const dev = await startHumanDev(PLAIN, map('api.example.com', upstream))
+
+      const since = dev.mark()
+      const sent = Date.now()
+      const answer = await post(dev, 'work')
+      const received = Date.now()
+      expect(answer.status).toBe(200)
+      expect(answer.body).toEqual({ id: 'w-1' })
+      const block = dev.block(await dev.waitLine(isInvocationOf('work'), since))
+
+      // The invocation's own line: exact apart from the clock and the duration, checked next.
+      const [header, ...details] = block
+      const [, time, , , duration] = INVOCATION.exec(header!)!
+      expect(header).toBe(`${time} work 200 ${duration} ms / 7000 ms`)
+      expect(clockTimes(sent, received)).toContain(time)
+      expect(Number(duration)).toBeLessThanOrEqual(received - sent + 5)
+
+      // Under it: the logs (api.logError labelled `error`), then the call. Grouped by kind, not in
+      // the order the function made them: the call came between the first and second log.
+      expect(details.map(normalise)).toEqual([
+        '    log {"step":"start","n":1}',
+        '    log created w-1',
+        '    error warned after the call',
+        '    → POST api.example.com 201 N ms',
+      ])
+      // The call's duration is the call's: the provider took 150 ms, within the invocation's time.
+      const callMs = Number(/ (\d+) ms$/.exec(details[3]!)![1])
+      expect(callMs).toBeGreaterThanOrEqual(140)
+      expect(callMs).toBeLessThanOrEqual(Number(duration))
+      expect(upstream.requests.map((seen) => [seen.method, seen.url, seen.host])).toEqual([
+        ['POST', '/items', 'api.example.com'],
+      ])
+
+      // A second invocation gets a line of its own; an error is named on it.
+      const failed = await post(dev, 'boom')
+      expect(failed.status).toBe(500)
+      const failedAt = await dev.waitLine(isInvocationOf('boom'), since)
+      expect(dev.block(failedAt).map(normalise)).toEqual([
+        'HH:MM:SS boom 500 N ms / 30000 ms  FUNCTION_ERROR: kaput',
+        '    error about to fail',
+      ])
+      // Nothing else: no JSON, one line per invocation, nothing on stderr.
+      expect(dev.lines.slice(since).filter((line) => INVOCATION.test(line))).toHaveLength(2)
+      expect(dev.lines.slice(since).map(normalise)).toEqual([
+        ...block.map(normalise),
+        'HH:MM:SS boom 500 N ms / 30000 ms  FUNCTION_ERROR: kaput',
+        '    error about to fail',
+      ])
+      expect(dev.stderr()).toBe('')
+    },
+    T,
+  )
+})
+
+describe('a blocked call', () => {
+  const blockedProject = async () => {
+    const upstream = await upstreamFor()
+    await writeProject({
+      files: {
+        'functions/blocked.js': `async function run() {
+  try {
+    await api.httpGet('https://blocked.example.org/secret-path')
+    return { blocked: false }
+  } catch (error) {
+    api.logError(error.code)
+    return { blocked: error.code }
+  }
+}
+`,
+      },
+      triggers: { blocked: { entry: 'functions/blocked.js', timeoutMs: 5000 } },
+      domains: ['api.example.com'],
+    })
+    // Mapped, so that a call let through would reach the upstream: it must see none.
+    return { upstream, args: map('blocked.example.org', upstream) }
+  }
+  const MESSAGE =
+    'Blocked call to blocked.example.org: the host is not in centrali.json "domains". Allow it with: centrali domains add blocked.example.org'
+
+  it.each([
+    { name: 'NO_COLOR=1', colour: PLAIN },
+    { name: 'NO_COLOR=1 over FORCE_COLOR=1', colour: { NO_COLOR: '1', FORCE_COLOR: '1' } },
+    { name: 'neither, stdout a pipe', colour: { NO_COLOR: undefined, FORCE_COLOR: undefined } },
+  ])(
+    'shows the host and the fix `centrali domains add <host>`; $name: no escape anywhere',
+    async ({ colour }) => {
+      const { upstream, args } = await blockedProject()
+      const dev = await startHumanDev(colour, args)
+      const since = dev.mark()
+      const answer = await post(dev, 'blocked')
+      expect(answer.status).toBe(200)
+      expect(answer.body).toEqual({ blocked: 'EGRESS_HOST_DENIED' })
+      const block = dev.block(await dev.waitLine(isInvocationOf('blocked'), since))
+      expect(block.map(normalise)).toEqual([
+        'HH:MM:SS blocked 200 N ms / 5000 ms',
+        '    error EGRESS_HOST_DENIED',
+        `    ✖ blocked GET blocked.example.org: ${MESSAGE}`,
+      ])
+      expect(upstream.requests).toEqual([])
+      expect(dev.stdout()).not.toContain(ESC)
+      expect(dev.stderr()).not.toContain(ESC)
+    },
+    T,
+  )
+
+  it(
+    'FORCE_COLOR=1 (NO_COLOR unset): the blocked line in red, the status green, the error log red, the time dim',
+    async () => {
+      const { upstream, args } = await blockedProject()
+      const dev = await startHumanDev(FORCED, args)
+      const since = dev.mark()
+      expect((await post(dev, 'blocked')).body).toEqual({ blocked: 'EGRESS_HOST_DENIED' })
+      const block = dev.block(await dev.waitLine(isInvocationOf('blocked'), since))
+      expect(block.map(normalise)).toEqual([
+        `${dim('HH:MM:SS')} blocked ${green('200')} N ms / 5000 ms`,
+        `    ${red('error')} EGRESS_HOST_DENIED`,
+        red(`    ✖ blocked GET blocked.example.org: ${MESSAGE}`),
+      ])
+      expect(upstream.requests).toEqual([])
+    },
+    T,
+  )
+})
+
+describe('secrets', () => {
+  const SECRET = 'sk-test-4f9a1c77e2b5d3a8'
+
+  it(
+    'a secret sent upstream and logged: its value is nowhere in stdout or stderr, [redacted:NAME] is shown instead',
+    async () => {
+      const upstream = await upstreamFor(() => ({ json: { ok: true } }))
+      await writeProject({
+        files: {
+          'functions/keyed.js': `async function run() {
+  const key = triggerParams.apiKey
+  api.log('using ' + key)
+  api.logError({ key, length: key.length })
+  const answer = await api.httpGet('https://api.example.com/me', { headers: { authorization: 'Bearer ' + key } })
+  return { ok: answer.ok }
+}
+`,
+        },
+        triggers: { keyed: { entry: 'functions/keyed.js', params: { apiKey: { secret: 'API_KEY' } } } },
+        domains: ['api.example.com'],
+      })
+      const set = await sandbox.run(['secrets', 'set', 'API_KEY'], { cwd: app, input: SECRET })
+      expect(set.exitCode, set.stderr).toBe(0)
+      const dev = await startHumanDev(PLAIN, map('api.example.com', upstream))
+
+      const since = dev.mark()
+      const answer = await post(dev, 'keyed')
+      expect(answer.status).toBe(200)
+      expect(answer.body).toEqual({ ok: true })
+      // The provider got the real value: the function really used it.
+      expect(upstream.requests.map((seen) => seen.authorization)).toEqual([`Bearer ${SECRET}`])
+
+      await dev.waitLine(isInvocationOf('keyed'), since)
+      // One warning per place the value was found, before the invocation's line; the logs show the marker.
+      expect(dev.lines.slice(since).map(normalise)).toEqual([
+        '▲ the value of secret API_KEY appeared in logs[0] of keyed; it was replaced with [redacted:API_KEY]',
+        '▲ the value of secret API_KEY appeared in logs[1] of keyed; it was replaced with [redacted:API_KEY]',
+        'HH:MM:SS keyed 200 N ms / 30000 ms',
+        '    log using [redacted:API_KEY]',
+        `    error {"key":"[redacted:API_KEY]","length":${SECRET.length}}`,
+        '    → GET api.example.com 200 N ms',
+      ])
+      for (const form of [SECRET, Buffer.from(SECRET).toString('base64')]) {
+        expect(dev.stdout()).not.toContain(form)
+        expect(dev.stderr()).not.toContain(form)
+      }
+    },
+    T,
+  )
+})
+
+describe('hot reload', () => {
+  it(
+    'a save of the function, then of a module it imports: "reloaded functions/<file> in N ms" for each',
+    async () => {
+      const hot = (version: number) => `import { label } from './lib'
+
+export async function run() {
+  const version: number = ${version}
+  return { version, label }
+}
+`
+      await writeProject({
+        files: { 'functions/hot.ts': hot(1), 'functions/lib.ts': `export const label: string = 'a'\n` },
+        triggers: { hot: { entry: 'functions/hot.ts' } },
+      })
+      const dev = await startHumanDev(PLAIN)
+      expect((await post(dev, 'hot')).body).toEqual({ version: 1, label: 'a' })
+      const reloaded = (file: string) => (line: string) => line.startsWith(`reloaded ${file} `)
+
+      let since = dev.mark()
+      await writeFile(join(app, 'functions/hot.ts'), hot(2))
+      const first = await dev.waitLine(reloaded('functions/hot.ts'), since)
+      expect(dev.lines[first]).toMatch(/^reloaded functions\/hot\.ts in \d+ ms$/)
+      expect(Number(/in (\d+) ms$/.exec(dev.lines[first]!)![1])).toBeLessThan(WAIT)
+      expect((await post(dev, 'hot')).body).toEqual({ version: 2, label: 'a' })
+
+      // At least 100 ms after the first save (chokidar folds saves of one path within 50 ms).
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      since = dev.mark()
+      await writeFile(join(app, 'functions/lib.ts'), `export const label: string = 'b'\n`)
+      const second = await dev.waitLine(reloaded('functions/lib.ts'), since)
+      expect(dev.lines[second]).toMatch(/^reloaded functions\/lib\.ts in \d+ ms$/)
+      expect((await post(dev, 'hot')).body).toEqual({ version: 2, label: 'b' })
+
+      // Every reload line has that form (a save may be reported twice: dev re-checks a changed
+      // file 80 ms later), and nothing else was printed about the saves.
+      await dev.waitLine(isInvocationOf('hot'), second)
+      const printed = dev.lines.filter((line) => !INVOCATION.test(line) && !line.startsWith('  '))
+      expect(printed[0]).toMatch(/^Ready on /)
+      expect(printed.slice(1).map(normalise)).toEqual(
+        expect.arrayContaining(['reloaded functions/hot.ts in N ms', 'reloaded functions/lib.ts in N ms']),
+      )
+      for (const line of printed.slice(1))
+        expect(line).toMatch(/^reloaded functions\/(hot|lib)\.ts in \d+ ms$/)
+    },
+    T,
+  )
+})
+
+describe('CORS', () => {
+  it(
+    'a request from an origin the trigger does not allow: a line saying why the browser will refuse it',
+    async () => {
+      await writeProject({
+        files: { 'functions/echo.js': 'async function run() { return { ok: true } }\n' },
+        triggers: {
+          echo: { entry: 'functions/echo.js', cors: { origins: ['http://app.test'] } },
+          open: { entry: 'functions/echo.js' },
+        },
+      })
+      const dev = await startHumanDev(PLAIN)
+      const since = dev.mark()
+
+      // Not cross-origin (no Origin header) and an allowed origin: nothing to say.
+      expect((await post(dev, 'echo')).status).toBe(200)
+      const allowed = await post(dev, 'echo', { origin: 'http://app.test' })
+      expect(allowed.headers.get('access-control-allow-origin')).toBe('http://app.test')
+      // A foreign origin: the request runs, the response has no CORS headers, and dev says why.
+      const foreign = await post(dev, 'echo', { origin: 'http://evil.test' })
+      expect(foreign.status).toBe(200)
+      expect(foreign.headers.get('access-control-allow-origin')).toBeNull()
+      // A preflight from it: the same line, and no invocation.
+      const preflight = await request(`${dev.url}/endpoints/echo`, {
+        method: 'OPTIONS',
+        headers: { origin: 'http://evil.test', 'access-control-request-method': 'POST' },
+      })
+      expect(preflight.headers.get('access-control-allow-origin')).toBeNull()
+      // A trigger with no cors at all.
+      const none = await post(dev, 'open', { origin: 'http://app.test' })
+      expect(none.status).toBe(200)
+      expect(none.headers.get('access-control-allow-origin')).toBeNull()
+
+      // The stream is in order: once the last line is there, so is everything before it.
+      await dev.waitLine((line) => line.startsWith('▲ open: '), since)
+      const foreignLine =
+        "▲ echo: a browser will refuse this response: http://evil.test is not in the trigger's cors.origins (http://app.test)"
+      expect(dev.lines.slice(since).map(normalise)).toEqual([
+        'HH:MM:SS echo 200 N ms / 30000 ms',
+        'HH:MM:SS echo 200 N ms / 30000 ms',
+        'HH:MM:SS echo 200 N ms / 30000 ms',
+        foreignLine,
+        foreignLine,
+        'HH:MM:SS open 200 N ms / 30000 ms',
+        '▲ open: a browser will refuse this response: the trigger has no "cors" origins in centrali.json',
+      ])
+    },
+    T,
+  )
+
+  it(
+    'FORCE_COLOR=1: the refusal line is yellow',
+    async () => {
+      await writeProject({
+        files: { 'functions/echo.js': 'async function run() { return { ok: true } }\n' },
+        triggers: { echo: { entry: 'functions/echo.js', cors: { origins: ['http://app.test'] } } },
+      })
+      const dev = await startHumanDev(FORCED)
+      const since = dev.mark()
+      expect((await post(dev, 'echo', { origin: 'http://evil.test' })).status).toBe(200)
+      const at = await dev.waitLine((line) => plain(line).startsWith('▲ echo: '), since)
+      expect(dev.lines[at]).toBe(
+        yellow(
+          "▲ echo: a browser will refuse this response: http://evil.test is not in the trigger's cors.origins (http://app.test)",
+        ),
+      )
+    },
+    T,
+  )
+})
