@@ -476,9 +476,19 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
         message: `the value of secret ${redaction.secret} appeared in ${redaction.where} of ${trigger}; it was replaced with [redacted:${redaction.secret}]`,
       })
     }
-    for (const log of report.logs)
-      emit({ type: 'log', requestId, trigger, level: log.level, value: log.value })
-    for (const call of report.calls) emit({ type: 'egress', requestId, trigger, ...consoleCall(call) })
+    // Logs and calls in the order the function made them.
+    let logsShown = 0
+    const showLogs = (until: number) => {
+      for (; logsShown < until; logsShown++) {
+        const log = report.logs[logsShown]!
+        emit({ type: 'log', requestId, trigger, level: log.level, value: log.value })
+      }
+    }
+    for (const call of report.calls) {
+      showLogs(call.logsBefore)
+      emit({ type: 'egress', requestId, trigger, ...consoleCall(call) })
+    }
+    showLogs(report.logs.length)
     const status = report.ok ? 200 : report.error!.status
     const durationMs = Date.now() - started
     const error = report.error && { code: report.error.code, message: report.error.message }

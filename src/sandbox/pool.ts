@@ -56,6 +56,8 @@ export interface CallRecord {
   host: string
   status?: number
   durationMs: number
+  /** How many of the invocation's logs came before this call: dev shows both in the order made. */
+  logsBefore: number
   error?: { code: string; message: string }
   /** For a call the allowlist refused: the command that allows it (`centrali domains add …`). */
   allow?: string
@@ -390,7 +392,13 @@ export class SandboxPool {
 
   private async call(pending: Pending, callId: number, request: BridgeRequest): Promise<void> {
     const started = Date.now()
-    const record: CallRecord = { method: request.method, ...describeUrl(request.url), durationMs: 0 }
+    const record: CallRecord = {
+      method: request.method,
+      ...describeUrl(request.url),
+      durationMs: 0,
+      // Logs and calls arrive in the order the function made them (one message port, in order).
+      logsBefore: pending.logs.length,
+    }
     pending.calls.push(record)
     const reply = (message: HostToWorker) => {
       record.durationMs = Date.now() - started

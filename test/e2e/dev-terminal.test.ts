@@ -245,16 +245,16 @@ describe('an invocation', () => {
       expect(clockTimes(sent, received)).toContain(time)
       expect(Number(duration)).toBeLessThanOrEqual(received - sent + 5)
 
-      // Under it: the logs (api.logError labelled `error`), then the call. Grouped by kind, not in
-      // the order the function made them: the call came between the first and second log.
+      // Under it, in the order the function made them: its logs (api.logError labelled `error`)
+      // and its call, which came between the first and second log.
       expect(details.map(normalise)).toEqual([
         '    log {"step":"start","n":1}',
+        '    → POST api.example.com 201 N ms',
         '    log created w-1',
         '    error warned after the call',
-        '    → POST api.example.com 201 N ms',
       ])
       // The call's duration is the call's: the provider took 150 ms, within the invocation's time.
-      const callMs = Number(/ (\d+) ms$/.exec(details[3]!)![1])
+      const callMs = Number(/ (\d+) ms$/.exec(details[1]!)![1])
       expect(callMs).toBeGreaterThanOrEqual(140)
       expect(callMs).toBeLessThanOrEqual(Number(duration))
       expect(upstream.requests.map((seen) => [seen.method, seen.url, seen.host])).toEqual([
@@ -323,8 +323,8 @@ describe('a blocked call', () => {
       const block = dev.block(await dev.waitLine(isInvocationOf('blocked'), since))
       expect(block.map(normalise)).toEqual([
         'HH:MM:SS blocked 200 N ms / 5000 ms',
-        '    error EGRESS_HOST_DENIED',
         `    ✖ blocked GET blocked.example.org: ${MESSAGE}`,
+        '    error EGRESS_HOST_DENIED',
       ])
       expect(upstream.requests).toEqual([])
       expect(dev.stdout()).not.toContain(ESC)
@@ -343,8 +343,8 @@ describe('a blocked call', () => {
       const block = dev.block(await dev.waitLine(isInvocationOf('blocked'), since))
       expect(block.map(normalise)).toEqual([
         `${dim('HH:MM:SS')} blocked ${green('200')} N ms / 5000 ms`,
-        `    ${red('error')} EGRESS_HOST_DENIED`,
         red(`    ✖ blocked GET blocked.example.org: ${MESSAGE}`),
+        `    ${red('error')} EGRESS_HOST_DENIED`,
       ])
       expect(upstream.requests).toEqual([])
     },

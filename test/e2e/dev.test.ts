@@ -1044,9 +1044,17 @@ describe('events', () => {
       const id = answer.requestId!
       const end = await dev.next('invocation.end', (event) => event.requestId === id)
       const mine = dev.events.filter((event) => 'requestId' in event && event.requestId === id)
-      const types = mine.map((event) => event.type)
-      expect(types[0]).toBe('invocation.start')
-      expect(types.at(-1)).toBe('invocation.end')
+      // In the order things happened: the logs and the calls as the function made them.
+      expect(mine.map((event) => event.type)).toEqual([
+        'invocation.start',
+        'log',
+        'egress',
+        'egress',
+        'egress',
+        'egress',
+        'log',
+        'invocation.end',
+      ])
       expect(mine[0]).toEqual({ type: 'invocation.start', requestId: id, trigger: 'work' })
 
       expect(end).toMatchObject({ trigger: 'work', status: 200, timeoutMs: 7000, stale: false })

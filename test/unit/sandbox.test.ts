@@ -402,7 +402,19 @@ describe('api', () => {
         host: 'a.example',
         status: 200,
         durationMs: expect.any(Number),
+        logsBefore: 0,
       },
+    ])
+  })
+
+  it('records how many logs came before each call, so hosts can show both in the order made', async () => {
+    const outcome = await runBody(
+      "api.log('a'); await api.httpGet('https://a.example/1'); api.log('b'); api.log('c'); await api.httpGet('https://a.example/2'); api.log('d'); return 1",
+    )
+    expect(outcome.logs.map((log) => log.value)).toEqual(['a', 'b', 'c', 'd'])
+    expect(outcome.calls.map((call) => [call.url, call.logsBefore])).toEqual([
+      ['https://a.example/1', 1],
+      ['https://a.example/2', 3],
     ])
   })
 
