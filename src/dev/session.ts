@@ -470,10 +470,14 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
         report = failure(error.code, error.hint ? `${error.message} ${error.hint}` : error.message)
       }
     }
-    for (const redaction of report.redactions) {
+    // One warning per secret, naming every place it was found.
+    const placesBySecret = new Map<string, string[]>()
+    for (const { secret, where } of report.redactions)
+      placesBySecret.set(secret, [...(placesBySecret.get(secret) ?? []), where])
+    for (const [secret, places] of placesBySecret) {
       emit({
         type: 'warning',
-        message: `the value of secret ${redaction.secret} appeared in ${redaction.where} of ${trigger}; it was replaced with [redacted:${redaction.secret}]`,
+        message: `the value of secret ${secret} appeared in ${places.join(', ')} of ${trigger}; it was replaced with [redacted:${secret}]`,
       })
     }
     // Logs and calls in the order the function made them.

@@ -385,10 +385,9 @@ describe('secrets', () => {
       expect(upstream.requests.map((seen) => seen.authorization)).toEqual([`Bearer ${SECRET}`])
 
       await dev.waitLine(isInvocationOf('keyed'), since)
-      // One warning per place the value was found, before the invocation's line; the logs show the marker.
+      // One warning naming every place the value was found, before the invocation's line; the logs show the marker.
       expect(dev.lines.slice(since).map(normalise)).toEqual([
-        '▲ the value of secret API_KEY appeared in logs[0] of keyed; it was replaced with [redacted:API_KEY]',
-        '▲ the value of secret API_KEY appeared in logs[1] of keyed; it was replaced with [redacted:API_KEY]',
+        '▲ the value of secret API_KEY appeared in logs[0], logs[1] of keyed; it was replaced with [redacted:API_KEY]',
         'HH:MM:SS keyed 200 N ms / 30000 ms',
         '    log using [redacted:API_KEY]',
         `    error {"key":"[redacted:API_KEY]","length":${SECRET.length}}`,
