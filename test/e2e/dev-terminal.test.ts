@@ -451,6 +451,55 @@ export async function run() {
   )
 })
 
+describe('errors in the files', () => {
+  it(
+    'a syntax error: file:line:column, a code frame, and that the last good build still serves; a broken centrali.json: the last good one stays',
+    async () => {
+      await writeProject({
+        files: { 'functions/hot.ts': 'export async function run() {\n  return { version: 1 }\n}\n' },
+        triggers: { hot: { entry: 'functions/hot.ts' } },
+      })
+      const dev = await startHumanDev(PLAIN)
+      expect((await post(dev, 'hot')).body).toEqual({ version: 1 })
+
+      let since = dev.mark()
+      await writeFile(
+        join(app, 'functions/hot.ts'),
+        'export async function run() {\n  return { version: = 2 }\n}\n',
+      )
+      const serving = await dev.waitLine(
+        (line) => line.includes('still serving the last good build of hot'),
+        since,
+      )
+      const report = dev.lines.slice(since, serving + 1)
+      const broken = '  return { version: = 2 }'
+      const column = broken.indexOf('= 2')
+      expect(report.join('\n')).toContain(`functions/hot.ts:2:${column + 1}: `)
+      // The frame: the line as written, then a caret under the column, both indented by four.
+      expect(report).toContain(`    ${broken}`)
+      expect(report).toContain(`    ${' '.repeat(column)}^`)
+      expect(dev.lines[serving]).toBe('  still serving the last good build of hot')
+      const stale = await post(dev, 'hot')
+      expect(stale.body).toEqual({ version: 1 })
+      const staleLine = dev.lines[await dev.waitLine(isInvocationOf('hot'), serving)]!
+      expect(normalise(staleLine)).toBe(
+        'HH:MM:SS hot 200 N ms / 30000 ms  (stale build: the newest code does not build)',
+      )
+
+      since = dev.mark()
+      await writeFile(join(app, 'centrali.json'), '{ "functions": ')
+      const kept = await dev.waitLine(
+        (line) => line.includes('the last good centrali.json stays in force'),
+        since,
+      )
+      expect(dev.lines.slice(since, kept).join('\n')).toContain('centrali.json')
+      expect(dev.lines[kept]).toBe('  the last good centrali.json stays in force')
+      expect((await post(dev, 'hot')).body).toEqual({ version: 1 })
+    },
+    T,
+  )
+})
+
 describe('CORS', () => {
   it(
     'a request from an origin the trigger does not allow: a line saying why the browser will refuse it',
