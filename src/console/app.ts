@@ -200,7 +200,9 @@ function renderRecord(record: InvocationRecord): HTMLElement {
         `${call.method} ${call.host} `,
         call.status === undefined ? (call.error?.code ?? '') : String(call.status),
         ` ${call.durationMs} ms`,
-        call.blocked && call.host
+        // Only where adding the domain is the fix (not an address refused by policy, nor an IP literal,
+        // which needs `--ip`): then the call's fix is a plain `centrali domains add <host>`.
+        call.blocked && call.fix === `centrali domains add ${call.host}`
           ? h(
               'button',
               {
