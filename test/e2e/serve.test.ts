@@ -505,6 +505,15 @@ describe('deploy API', () => {
       expect(answer.status, answer.text).toBe(200)
       expect(answer.body).toEqual({ reply: { upstream: true, path: '/v1/echo' }, method: 'POST' })
       expect(answer.headers.get('access-control-allow-origin')).toBe('http://app.example')
+      // A misspelled trigger, from that origin: a 404 the page can read, not a network error.
+      const typo = await request(`${serve.url}/endpoints/chta`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin: 'http://app.example' },
+        body: '{}',
+      })
+      expect(typo.status).toBe(404)
+      expect(errorCode(typo)).toBe('TRIGGER_NOT_FOUND')
+      expect(typo.headers.get('access-control-allow-origin')).toBe('http://app.example')
       expect(upstream.requests).toHaveLength(1)
       // Mapped, yet the Host header stays the original.
       expect(upstream.requests[0]).toMatchObject({ method: 'POST', host: 'api.example.com' })
