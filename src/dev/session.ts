@@ -26,7 +26,7 @@ import { readCachedBuild, writeCachedBuild } from '../build/cache.js'
 import { BUILD_CACHE_DIR, MAX_OUTBOUND_CALLS } from '../project/invoke.js'
 import { createCallHandler } from '../sandbox/bridge.js'
 import { resultOf, runInvocation, type InvocationReport } from '../sandbox/engine.js'
-import { SandboxPool, type CallRecord } from '../sandbox/pool.js'
+import { SandboxPool, type CallRecord, type LogRecord } from '../sandbox/pool.js'
 import type { ExecutionParams } from '../sandbox/protocol.js'
 import { policyForUnknownTrigger } from '../server/cors.js'
 import { startEndpointServer, type EndpointRoute, type EndpointServer } from '../server/http.js'
@@ -470,29 +470,27 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
         report = failure(error.code, error.hint ? `${error.message} ${error.hint}` : error.message)
       }
     }
-    // One warning per secret, naming every place it was found.
-    const placesBySecret = new Map<string, string[]>()
-    for (const { secret, where } of report.redactions)
-      placesBySecret.set(secret, [...(placesBySecret.get(secret) ?? []), where])
-    for (const [secret, places] of placesBySecret) {
-      emit({
-        type: 'warning',
-        message: `the value of secret ${secret} appeared in ${places.join(', ')} of ${trigger}; it was replaced with [redacted:${secret}]`,
-      })
+    // One warning per secret, naming every place it was found (most invocations have none).
+    if (report.redactions.length > 0) {
+      const placesBySecret = new Map<string, string[]>()
+      for (const { secret, where } of report.redactions)
+        placesBySecret.set(secret, [...(placesBySecret.get(secret) ?? []), where])
+      for (const [secret, places] of placesBySecret) {
+        emit({
+          type: 'warning',
+          message: `the value of secret ${secret} appeared in ${places.join(', ')} of ${trigger}; it was replaced with [redacted:${secret}]`,
+        })
+      }
     }
     // Logs and calls in the order the function made them.
     let logsShown = 0
-    const showLogs = (until: number) => {
-      for (; logsShown < until; logsShown++) {
-        const log = report.logs[logsShown]!
-        emit({ type: 'log', requestId, trigger, level: log.level, value: log.value })
-      }
-    }
     for (const call of report.calls) {
-      showLogs(call.logsBefore)
+      for (; logsShown < call.logsBefore; logsShown++)
+        emit(logEvent(requestId, trigger, report.logs[logsShown]!))
       emit({ type: 'egress', requestId, trigger, ...consoleCall(call) })
     }
-    showLogs(report.logs.length)
+    for (; logsShown < report.logs.length; logsShown++)
+      emit(logEvent(requestId, trigger, report.logs[logsShown]!))
     const status = report.ok ? 200 : report.error!.status
     const durationMs = Date.now() - started
     const error = report.error && { code: report.error.code, message: report.error.message }
@@ -710,6 +708,10 @@ async function changedWithin(paths: ReadonlySet<string>, waitMs: number, since: 
     ),
   )
   return times.some((mtime) => mtime > since)
+}
+
+function logEvent(requestId: string, trigger: string, log: LogRecord): DevEvent {
+  return { type: 'log', requestId, trigger, level: log.level, value: log.value }
 }
 
 /** What the console and the `egress` event show of an outbound call. */
