@@ -4,6 +4,7 @@ import { execa, type ResultPromise } from 'execa'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { CLI, createSandbox, type Sandbox } from '../helpers/cli.js'
 import { request, type Answer } from '../helpers/http.js'
+import { readLines } from '../helpers/lines.js'
 import { until } from '../helpers/until.js'
 import { startUpstream, type Reply, type Seen, type Upstream } from '../helpers/upstream.js'
 
@@ -124,17 +125,9 @@ async function startHumanDev(colour: Colour, args: readonly string[] = []): Prom
   processes.push(child)
   const lines: string[] = []
   let stdout = ''
-  let pending = ''
   let stderr = ''
-  child.stdout!.setEncoding('utf8')
-  child.stdout!.on('data', (chunk: string) => {
-    stdout += chunk
-    pending += chunk
-    const end = pending.lastIndexOf('\n')
-    if (end === -1) return
-    lines.push(...pending.slice(0, end).split('\n'))
-    pending = pending.slice(end + 1)
-  })
+  readLines(child.stdout!, (line) => lines.push(line))
+  child.stdout!.on('data', (chunk: string) => (stdout += chunk))
   child.stderr!.setEncoding('utf8')
   child.stderr!.on('data', (chunk: string) => (stderr += chunk))
   const show = () => `\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`

@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { DevEvent } from '../../src/dev/session.js'
 import { CLI, createSandbox, type Sandbox } from '../helpers/cli.js'
 import { errorCode, errorMessage, portAccepts, request, type Answer } from '../helpers/http.js'
+import { readLines } from '../helpers/lines.js'
 import { until } from '../helpers/until.js'
 import { startUpstream, type Reply, type Seen, type Upstream } from '../helpers/upstream.js'
 
@@ -76,6 +77,13 @@ function configText(spec: Omit<ProjectSpec, 'files'>): string {
     domains: spec.domains ?? [],
   }
   return `${JSON.stringify(config, null, 2)}\n`
+}
+
+/** One trigger, `echo`, whose function returns 1. */
+const ECHO_PROJECT: ProjectSpec = {
+  files: { 'functions/echo.js': 'async function run() { return 1 }\n' },
+  functions: { echo: 'functions/echo.js' },
+  triggers: { echo: { function: 'echo' } },
 }
 
 async function writeProject(spec: ProjectSpec): Promise<void> {
@@ -153,21 +161,14 @@ async function startDev(args: readonly string[] = [], { json = true } = {}): Pro
   processes.push(child)
   const lines: string[] = []
   const events: DevEvent[] = []
-  let pending = ''
   let stderr = ''
-  child.stdout!.setEncoding('utf8')
-  child.stdout!.on('data', (chunk: string) => {
-    pending += chunk
-    for (let end = pending.indexOf('\n'); end !== -1; end = pending.indexOf('\n')) {
-      const line = pending.slice(0, end)
-      pending = pending.slice(end + 1)
-      lines.push(line)
-      if (!json) continue
-      try {
-        events.push(JSON.parse(line) as DevEvent)
-      } catch {
-        badLines.push(line)
-      }
+  readLines(child.stdout!, (line) => {
+    lines.push(line)
+    if (!json) return
+    try {
+      events.push(JSON.parse(line) as DevEvent)
+    } catch {
+      badLines.push(line)
     }
   })
   child.stderr!.setEncoding('utf8')
@@ -296,11 +297,7 @@ describe('starting', () => {
   )
 
   const occupied = async (run: (port: number) => Promise<void>) => {
-    await writeProject({
-      files: { 'functions/echo.js': 'async function run() { return 1 }\n' },
-      functions: { echo: 'functions/echo.js' },
-      triggers: { echo: { function: 'echo' } },
-    })
+    await writeProject(ECHO_PROJECT)
     const blocker = createServer()
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
     try {
@@ -344,11 +341,7 @@ describe('starting', () => {
   it(
     'a non-loopback --host: a warning that anyone reaching the address can call the functions',
     async () => {
-      await writeProject({
-        files: { 'functions/echo.js': 'async function run() { return 1 }\n' },
-        functions: { echo: 'functions/echo.js' },
-        triggers: { echo: { function: 'echo' } },
-      })
+      await writeProject(ECHO_PROJECT)
       const open = await startDev(['--host', '0.0.0.0'])
       await untilDev(
         () => (open.stderr().includes('listening on 0.0.0.0') ? true : undefined),
@@ -1221,11 +1214,7 @@ describe('shutdown', () => {
   it(
     'SIGINT: exit 130, port closed',
     async () => {
-      await writeProject({
-        files: { 'functions/echo.js': 'async function run() { return 1 }\n' },
-        functions: { echo: 'functions/echo.js' },
-        triggers: { echo: { function: 'echo' } },
-      })
+      await writeProject(ECHO_PROJECT)
       const dev = await startDev()
       expect((await post(dev, 'echo')).body).toBe(1)
       dev.child.kill('SIGINT')

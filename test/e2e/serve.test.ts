@@ -11,6 +11,7 @@ import { buildFunction } from '../../src/build/bundle.js'
 import type { ServeEvent } from '../../src/runtime/server.js'
 import type { Manifest, UploadRequest, VersionInfo, VersionList } from '../../src/runtime/protocol.js'
 import { errorCode, errorMessage, portAccepts, request, type Answer } from '../helpers/http.js'
+import { readLines } from '../helpers/lines.js'
 import { until } from '../helpers/until.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 import { CLI, createSandbox, type Sandbox } from '../helpers/cli.js'
@@ -178,25 +179,18 @@ async function startServe(options: StartOptions = {}): Promise<Serve> {
   processes.push(child)
   const lines: string[] = []
   const events: ServeEvent[] = []
-  let pending = ''
   let stdout = ''
   let stderr = ''
-  child.stdout!.setEncoding('utf8')
-  child.stdout!.on('data', (chunk: string) => {
-    stdout += chunk
-    pending += chunk
-    for (let end = pending.indexOf('\n'); end !== -1; end = pending.indexOf('\n')) {
-      const line = pending.slice(0, end)
-      pending = pending.slice(end + 1)
-      lines.push(line)
-      if (!json && line.startsWith('Ready on ')) continue
-      try {
-        events.push(JSON.parse(line) as ServeEvent)
-      } catch {
-        badLines.push(line)
-      }
+  readLines(child.stdout!, (line) => {
+    lines.push(line)
+    if (!json && line.startsWith('Ready on ')) return
+    try {
+      events.push(JSON.parse(line) as ServeEvent)
+    } catch {
+      badLines.push(line)
     }
   })
+  child.stdout!.on('data', (chunk: string) => (stdout += chunk))
   child.stderr!.setEncoding('utf8')
   child.stderr!.on('data', (chunk: string) => (stderr += chunk))
   const exit = child.then((result) => ({ exitCode: result.exitCode, signal: result.signal }))
