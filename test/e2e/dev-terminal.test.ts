@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { CLI, createSandbox, type Sandbox } from '../helpers/cli.js'
 import { request, type Answer } from '../helpers/http.js'
 import { readLines } from '../helpers/lines.js'
+import { killAll } from '../helpers/processes.js'
 import { until } from '../helpers/until.js'
 import { startUpstream, type Reply, type Seen, type Upstream } from '../helpers/upstream.js'
 
@@ -33,9 +34,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   // Always: no dev process outlives its test, whatever happened in it.
-  for (const child of processes)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  await Promise.all(processes.map((child) => child.catch(() => undefined)))
+  await killAll(processes)
   processes = []
   await Promise.all(upstreams.map((upstream) => upstream.close()))
   upstreams = []

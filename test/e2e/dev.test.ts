@@ -10,6 +10,7 @@ import type { DevEvent } from '../../src/dev/session.js'
 import { CLI, createSandbox, type Sandbox } from '../helpers/cli.js'
 import { errorCode, errorMessage, portAccepts, request, type Answer } from '../helpers/http.js'
 import { readLines } from '../helpers/lines.js'
+import { killAll } from '../helpers/processes.js'
 import { until } from '../helpers/until.js'
 import { startUpstream, type Reply, type Seen, type Upstream } from '../helpers/upstream.js'
 
@@ -44,9 +45,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   // Always: no dev process outlives its test, whatever happened in it.
-  for (const child of processes)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  await Promise.all(processes.map((child) => child.catch(() => undefined)))
+  await killAll(processes)
   processes = []
   await Promise.all(upstreams.map((upstream) => upstream.close()))
   upstreams = []
@@ -237,6 +236,21 @@ function childPids(pid: number): number[] {
     }
   }
   return found
+}
+
+/** How dev exited, or 'hung' when it has not within `ms`. */
+function exitWithin(dev: Dev, ms: number) {
+  return Promise.race([dev.exit, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), ms))])
+}
+
+/** Waits (3 s at most) until none of `pids` is alive: nothing of dev's is left behind. */
+function allGone(pids: number[]) {
+  return untilDev(
+    () => (pids.every((pid) => !alive(pid)) ? true : undefined),
+    () => `still alive: ${pids.filter(alive).join(', ')}`,
+    undefined,
+    3_000,
+  )
 }
 
 function alive(pid: number): boolean {
@@ -1146,20 +1160,12 @@ describe('shutdown', () => {
       expect(answer.status).toBe(200)
       expect(answer.body).toEqual({ late: true })
 
-      const exit = await Promise.race([
-        dev.exit,
-        new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 8_000)),
-      ])
+      const exit = await exitWithin(dev, 8_000)
       expect(exit, `stderr:\n${dev.stderr()}`).toEqual({ exitCode: 0, signal: undefined })
       expect(Date.now() - signalled).toBeLessThan(6_000)
       expect(await portAccepts(dev.port)).toBe(false)
       // No process of dev's (esbuild) is left behind.
-      await untilDev(
-        () => (children.every((pid) => !alive(pid)) ? true : undefined),
-        () => `still alive: ${children.filter(alive).join(', ')}`,
-        undefined,
-        3_000,
-      )
+      await allGone(children)
     },
     T,
   )
@@ -1171,10 +1177,9 @@ describe('shutdown', () => {
         files: {
           'functions/endless.js':
             'async function run() { await new Promise((resolve) => setTimeout(resolve, 60000)); return 1 }\n',
-          'functions/echo.js': 'async function run() { return 1 }\n',
         },
-        functions: { endless: 'functions/endless.js', echo: 'functions/echo.js' },
-        triggers: { endless: { function: 'endless', timeoutMs: 120000 }, echo: { function: 'echo' } },
+        functions: { endless: 'functions/endless.js' },
+        triggers: { endless: { function: 'endless', timeoutMs: 120000 } },
       })
       const dev = await startDev()
       const children = childPids(dev.child.pid!)
@@ -1190,10 +1195,7 @@ describe('shutdown', () => {
       await new Promise((resolve) => setTimeout(resolve, 500))
       expect(await portAccepts(dev.port)).toBe(false)
 
-      const exit = await Promise.race([
-        dev.exit,
-        new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 12_000)),
-      ])
+      const exit = await exitWithin(dev, 12_000)
       const waited = Date.now() - signalled
       expect(exit, `stderr:\n${dev.stderr()}`).toEqual({ exitCode: 0, signal: undefined })
       // It waited out the grace, and not much more.
@@ -1201,12 +1203,7 @@ describe('shutdown', () => {
       expect(waited).toBeLessThan(9_000)
       // The cut-off request did not get the function's result.
       expect(await running).not.toBe('answered 200')
-      await untilDev(
-        () => (children.every((pid) => !alive(pid)) ? true : undefined),
-        () => `still alive: ${children.filter(alive).join(', ')}`,
-        undefined,
-        3_000,
-      )
+      await allGone(children)
     },
     T,
   )
@@ -1218,10 +1215,7 @@ describe('shutdown', () => {
       const dev = await startDev()
       expect((await post(dev, 'echo')).body).toBe(1)
       dev.child.kill('SIGINT')
-      const exit = await Promise.race([
-        dev.exit,
-        new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 8_000)),
-      ])
+      const exit = await exitWithin(dev, 8_000)
       expect(exit, `stderr:\n${dev.stderr()}`).toEqual({ exitCode: 130, signal: undefined })
       expect(await portAccepts(dev.port)).toBe(false)
     },

@@ -12,6 +12,7 @@ import type { ServeEvent } from '../../src/runtime/server.js'
 import type { Manifest, UploadRequest, VersionInfo, VersionList } from '../../src/runtime/protocol.js'
 import { errorCode, errorMessage, portAccepts, request, type Answer } from '../helpers/http.js'
 import { readLines } from '../helpers/lines.js'
+import { killAll } from '../helpers/processes.js'
 import { until } from '../helpers/until.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 import { CLI, createSandbox, type Sandbox } from '../helpers/cli.js'
@@ -41,9 +42,7 @@ beforeEach(async () => {
 })
 
 afterEach(async () => {
-  for (const child of processes)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  await Promise.all(processes.map((child) => child.catch(() => undefined)))
+  await killAll(processes)
   processes = []
   await Promise.all(upstreams.map((upstream) => upstream.close()))
   upstreams = []
