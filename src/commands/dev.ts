@@ -94,12 +94,19 @@ function checkOrigin(origin: string): string {
   )
 }
 
+/** How much of a request id the terminal shows: enough to find the one a client reports. */
+const SHORT_ID_LENGTH = 8
+
 function humanRenderer(out: (line: string) => void): (event: DevEvent) => void {
   const paint = painter(colorEnabled(process.stdout))
-  const details = new Map<string, string[]>()
-  const add = (requestId: string, line: string) =>
-    details.set(requestId, [...(details.get(requestId) ?? []), line])
-  const time = () => new Date().toTimeString().slice(0, 8)
+  // An invocation's logs and calls wait here for its line. A plain object, not a Map: entries come
+  // and go with every request for as long as dev runs (see IdTable for what a Map does then).
+  const details: Record<string, string[]> = Object.create(null) as Record<string, string[]>
+  const add = (requestId: string, line: string) => (details[requestId] ??= []).push(line)
+  // A browser origin that a trigger refuses is refused on every request: say so once, and again
+  // only once centrali.json has changed.
+  let refusalsShown = new Set<string>()
+  const clock = (at: number) => new Date(at).toTimeString().slice(0, 8)
   return (event) => {
     switch (event.type) {
       case 'ready':
@@ -131,18 +138,22 @@ function humanRenderer(out: (line: string) => void): (event: DevEvent) => void {
       case 'invocation.start':
         return
       case 'invocation.end': {
+        // The line goes out when the invocation ends but shows when it started, as a request log does.
+        const started = clock(Date.now() - event.durationMs)
+        const id = paint('dim', `#${event.requestId.slice(0, SHORT_ID_LENGTH)}`)
         const status =
           event.status < 300 ? paint('green', String(event.status)) : paint('red', String(event.status))
         const error = event.error ? `  ${paint('red', `${event.error.code}: ${event.error.message}`)}` : ''
         const stale = event.stale ? paint('yellow', '  (stale build: the newest code does not build)') : ''
         out(
-          `${paint('dim', time())} ${event.trigger} ${status} ${event.durationMs} ms / ${event.timeoutMs} ms${error}${stale}`,
+          `${paint('dim', started)} ${event.trigger} ${status} ${event.durationMs} ms / ${event.timeoutMs} ms  ${id}${error}${stale}`,
         )
-        for (const line of details.get(event.requestId) ?? []) out(line)
-        details.delete(event.requestId)
+        for (const line of details[event.requestId] ?? []) out(line)
+        delete details[event.requestId]
         return
       }
       case 'reload':
+        if (event.what === 'config') refusalsShown = new Set()
         out(paint('cyan', `reloaded ${event.file} in ${event.durationMs} ms`))
         return
       case 'build.error':
@@ -151,9 +162,14 @@ function humanRenderer(out: (line: string) => void): (event: DevEvent) => void {
       case 'config.error':
         out(paint('red', `${event.message}\n  the last good centrali.json stays in force`))
         return
-      case 'cors.refused':
-        out(paint('yellow', `▲ ${event.trigger}: a browser will refuse this response: ${event.reason}`))
+      case 'cors.refused': {
+        const refusal = `${event.trigger}: a browser will refuse this response: ${event.reason}`
+        if (refusalsShown.has(refusal)) return
+        refusalsShown.add(refusal)
+        out(paint('yellow', `▲ ${refusal}`))
+        out(`  to allow it: ${event.fix}`)
         return
+      }
       case 'warning':
         out(paint('yellow', `▲ ${event.message}`))
         return

@@ -92,7 +92,8 @@ export type DevEvent =
       problems: readonly BuildProblem[]
     }
   | { type: 'config.error'; file: string; message: string; problems: readonly ConfigProblem[] }
-  | { type: 'cors.refused'; trigger: string; reason: string }
+  /** `fix` says how to allow the origin. */
+  | { type: 'cors.refused'; trigger: string; origin: string; reason: string; fix: string }
   | { type: 'warning'; message: string }
 
 /** Events after which the console's page gets the project's state again. */
@@ -535,8 +536,15 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
         ]),
       fallback: (request, response) => devConsole.handle(request, response),
       onRequest: (event) => {
-        if (event.corsRefused && event.trigger)
-          emit({ type: 'cors.refused', trigger: event.trigger, reason: event.corsRefused })
+        if (event.corsRefused && event.trigger && event.origin) {
+          emit({
+            type: 'cors.refused',
+            trigger: event.trigger,
+            origin: event.origin,
+            reason: event.corsRefused,
+            fix: `add "${event.origin}" to triggers.${event.trigger}.cors.origins in centrali.json, or start dev with --cors ${event.origin}`,
+          })
+        }
       },
     })
   } catch (error) {

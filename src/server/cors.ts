@@ -26,7 +26,7 @@ export function decideCors(
 ): CorsDecision {
   if (origin === undefined) return { allowed: undefined }
   if (policy === undefined || policy.origins.length === 0) {
-    return { allowed: false, reason: 'the trigger has no "cors" origins in centrali.json' }
+    return { allowed: false, reason: `${origin} is not allowed: the trigger has no "cors" origins` }
   }
   const wildcard = policy.origins.includes('*')
   if (!wildcard && !policy.origins.includes(origin)) {

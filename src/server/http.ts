@@ -28,6 +28,8 @@ export interface RequestEvent {
   report?: InvocationReport
   /** Why a cross-origin request got no CORS headers. */
   corsRefused?: string
+  /** The refused request's Origin, with `corsRefused`. */
+  origin?: string
 }
 
 export interface EndpointServerOptions {
@@ -139,7 +141,10 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     const cors = decideCors(corsPolicy, origin, method === 'OPTIONS')
     if (cors.allowed === true)
       for (const [name, value] of Object.entries(cors.headers)) response.setHeader(name, value)
-    else if (cors.allowed === false && route) event.corsRefused = cors.reason
+    else if (cors.allowed === false && route) {
+      event.corsRefused = cors.reason
+      event.origin = origin
+    }
     for (const [name, value] of Object.entries(route?.headers ?? {})) response.setHeader(name, value)
 
     // A preflight for a trigger that does not exist is answered too when its origin is allowed:

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { execa, type ResultPromise } from 'execa'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -167,8 +167,11 @@ const red = paint(31, 39)
 const green = paint(32, 39)
 const yellow = paint(33, 39)
 
-/** An invocation's line: `HH:MM:SS trigger status N ms / timeout ms`, then anything after it. */
-const INVOCATION = /^(\d\d:\d\d:\d\d) (\S+) (\d{3}) (\d+) ms \/ (\d+) ms(.*)$/
+/**
+ * An invocation's line: `HH:MM:SS trigger status N ms / timeout ms  #<request id's first 8>`,
+ * then anything after it.
+ */
+const INVOCATION = /^(\d\d:\d\d:\d\d) (\S+) (\d{3}) (\d+) ms \/ (\d+) ms {2}#([0-9a-f]{8})(.*)$/
 const isInvocationOf = (trigger: string) => (line: string) => INVOCATION.exec(plain(line))?.[2] === trigger
 
 /**
@@ -178,7 +181,8 @@ const isInvocationOf = (trigger: string) => (line: string) => INVOCATION.exec(pl
 function normalise(line: string): string {
   return line
     .replace(new RegExp(`^((?:${SGR})?)\\d\\d:\\d\\d:\\d\\d`), '$1HH:MM:SS')
-    .replace(/ \d+ ms( \/ \d+ ms)/, ' N ms$1')
+    .replace(/ \d+ ms( \/ \d+ ms {2})/, ' N ms$1')
+    .replace(new RegExp(`#[0-9a-f]{8}((?:${SGR})?)`), '#ID$1')
     .replace(/^(\s+→ \S+ \S+ \S+) \d+ ms$/, '$1 N ms')
     .replace(new RegExp(` in \\d+ ms((?:${SGR})?)$`), ' in N ms$1')
 }
@@ -197,7 +201,8 @@ describe('an invocation', () => {
   it(
     'one line (time, trigger, status, duration / timeout), then its logs and its outbound calls indented under it',
     async () => {
-      const upstream = await upstreamFor(() => ({ status: 201, json: { id: 'w-1' }, delayMs: 150 }))
+      // The provider takes over a second, so the invocation ends in a later second than it starts.
+      const upstream = await upstreamFor(() => ({ status: 201, json: { id: 'w-1' }, delayMs: 1100 }))
       await writeProject({
         files: {
           'functions/work.js': `async function run() {
@@ -233,8 +238,11 @@ describe('an invocation', () => {
       // The invocation's own line: exact apart from the clock and the duration, checked next.
       const [header, ...details] = block
       const [, time, , , duration] = INVOCATION.exec(header!)!
-      expect(header).toBe(`${time} work 200 ${duration} ms / 7000 ms`)
-      expect(clockTimes(sent, received)).toContain(time)
+      // The id is the response's x-request-id, which a client's CentraliError.requestId carries.
+      const requestId = answer.headers.get('x-request-id')!
+      expect(header).toBe(`${time} work 200 ${duration} ms / 7000 ms  #${requestId.slice(0, 8)}`)
+      // The time the invocation started, not when it ended.
+      expect(clockTimes(sent - 1, received - Number(duration))).toContain(time)
       expect(Number(duration)).toBeLessThanOrEqual(received - sent + 5)
 
       // Under it, in the order the function made them: its logs (api.logError labelled `error`)
@@ -245,9 +253,9 @@ describe('an invocation', () => {
         '    log created w-1',
         '    error warned after the call',
       ])
-      // The call's duration is the call's: the provider took 150 ms, within the invocation's time.
+      // The call's duration is the call's: the provider took 1100 ms, within the invocation's time.
       const callMs = Number(/ (\d+) ms$/.exec(details[1]!)![1])
-      expect(callMs).toBeGreaterThanOrEqual(140)
+      expect(callMs).toBeGreaterThanOrEqual(1090)
       expect(callMs).toBeLessThanOrEqual(Number(duration))
       expect(upstream.requests.map((seen) => [seen.method, seen.url, seen.host])).toEqual([
         ['POST', '/items', 'api.example.com'],
@@ -258,14 +266,14 @@ describe('an invocation', () => {
       expect(failed.status).toBe(500)
       const failedAt = await dev.waitLine(isInvocationOf('boom'), since)
       expect(dev.block(failedAt).map(normalise)).toEqual([
-        'HH:MM:SS boom 500 N ms / 30000 ms  FUNCTION_ERROR: kaput',
+        'HH:MM:SS boom 500 N ms / 30000 ms  #ID  FUNCTION_ERROR: kaput',
         '    error about to fail',
       ])
       // Nothing else: no JSON, one line per invocation, nothing on stderr.
       expect(dev.lines.slice(since).filter((line) => INVOCATION.test(line))).toHaveLength(2)
       expect(dev.lines.slice(since).map(normalise)).toEqual([
         ...block.map(normalise),
-        'HH:MM:SS boom 500 N ms / 30000 ms  FUNCTION_ERROR: kaput',
+        'HH:MM:SS boom 500 N ms / 30000 ms  #ID  FUNCTION_ERROR: kaput',
         '    error about to fail',
       ])
       expect(dev.stderr()).toBe('')
@@ -314,7 +322,7 @@ describe('a blocked call', () => {
       expect(answer.body).toEqual({ blocked: 'EGRESS_HOST_DENIED' })
       const block = dev.block(await dev.waitLine(isInvocationOf('blocked'), since))
       expect(block.map(normalise)).toEqual([
-        'HH:MM:SS blocked 200 N ms / 5000 ms',
+        'HH:MM:SS blocked 200 N ms / 5000 ms  #ID',
         `    ✖ blocked GET blocked.example.org: ${MESSAGE}`,
         '    error EGRESS_HOST_DENIED',
       ])
@@ -334,7 +342,7 @@ describe('a blocked call', () => {
       expect((await post(dev, 'blocked')).body).toEqual({ blocked: 'EGRESS_HOST_DENIED' })
       const block = dev.block(await dev.waitLine(isInvocationOf('blocked'), since))
       expect(block.map(normalise)).toEqual([
-        `${dim('HH:MM:SS')} blocked ${green('200')} N ms / 5000 ms`,
+        `${dim('HH:MM:SS')} blocked ${green('200')} N ms / 5000 ms  ${dim('#ID')}`,
         red(`    ✖ blocked GET blocked.example.org: ${MESSAGE}`),
         `    ${red('error')} EGRESS_HOST_DENIED`,
       ])
@@ -380,7 +388,7 @@ describe('secrets', () => {
       // One warning naming every place the value was found, before the invocation's line; the logs show the marker.
       expect(dev.lines.slice(since).map(normalise)).toEqual([
         '▲ the value of secret API_KEY appeared in logs[0], logs[1] of keyed; it was replaced with [redacted:API_KEY]',
-        'HH:MM:SS keyed 200 N ms / 30000 ms',
+        'HH:MM:SS keyed 200 N ms / 30000 ms  #ID',
         '    log using [redacted:API_KEY]',
         `    error {"key":"[redacted:API_KEY]","length":${SECRET.length}}`,
         '    → GET api.example.com 200 N ms',
@@ -475,7 +483,7 @@ describe('errors in the files', () => {
       expect(stale.body).toEqual({ version: 1 })
       const staleLine = dev.lines[await dev.waitLine(isInvocationOf('hot'), serving)]!
       expect(normalise(staleLine)).toBe(
-        'HH:MM:SS hot 200 N ms / 30000 ms  (stale build: the newest code does not build)',
+        'HH:MM:SS hot 200 N ms / 30000 ms  #ID  (stale build: the newest code does not build)',
       )
 
       since = dev.mark()
@@ -494,7 +502,7 @@ describe('errors in the files', () => {
 
 describe('CORS', () => {
   it(
-    'a request from an origin the trigger does not allow: a line saying why the browser will refuse it',
+    'a request from an origin the trigger does not allow: a line saying why the browser will refuse it and how to allow it, once per origin',
     async () => {
       await writeProject({
         files: { 'functions/echo.js': 'async function run() { return { ok: true } }\n' },
@@ -504,7 +512,7 @@ describe('CORS', () => {
         },
       })
       const dev = await startHumanDev(PLAIN)
-      const since = dev.mark()
+      let since = dev.mark()
 
       // Not cross-origin (no Origin header) and an allowed origin: nothing to say.
       expect((await post(dev, 'echo')).status).toBe(200)
@@ -514,30 +522,68 @@ describe('CORS', () => {
       const foreign = await post(dev, 'echo', { origin: 'http://evil.test' })
       expect(foreign.status).toBe(200)
       expect(foreign.headers.get('access-control-allow-origin')).toBeNull()
-      // A preflight from it: the same line, and no invocation.
+      // A preflight from it, and the request again: refused the same way, and not said again.
       const preflight = await request(`${dev.url}/endpoints/echo`, {
         method: 'OPTIONS',
         headers: { origin: 'http://evil.test', 'access-control-request-method': 'POST' },
       })
       expect(preflight.headers.get('access-control-allow-origin')).toBeNull()
+      expect(
+        (await post(dev, 'echo', { origin: 'http://evil.test' })).headers.get('access-control-allow-origin'),
+      ).toBeNull()
+      // Another foreign origin is said once too.
+      expect((await post(dev, 'echo', { origin: 'http://other.test' })).status).toBe(200)
       // A trigger with no cors at all.
       const none = await post(dev, 'open', { origin: 'http://app.test' })
       expect(none.status).toBe(200)
       expect(none.headers.get('access-control-allow-origin')).toBeNull()
 
       // The stream is in order: once the last line is there, so is everything before it.
-      await dev.waitLine((line) => line.startsWith('▲ open: '), since)
-      const foreignLine =
-        "▲ echo: a browser will refuse this response: http://evil.test is not in the trigger's cors.origins (http://app.test)"
+      await dev.waitLine(
+        (line) => line.startsWith('  to allow it: add "http://app.test" to triggers.open'),
+        since,
+      )
+      const refusal = (trigger: string, origin: string, reason: string) => [
+        `▲ ${trigger}: a browser will refuse this response: ${reason}`,
+        `  to allow it: add "${origin}" to triggers.${trigger}.cors.origins in centrali.json, or start dev with --cors ${origin}`,
+      ]
       expect(dev.lines.slice(since).map(normalise)).toEqual([
-        'HH:MM:SS echo 200 N ms / 30000 ms',
-        'HH:MM:SS echo 200 N ms / 30000 ms',
-        'HH:MM:SS echo 200 N ms / 30000 ms',
-        foreignLine,
-        foreignLine,
-        'HH:MM:SS open 200 N ms / 30000 ms',
-        '▲ open: a browser will refuse this response: the trigger has no "cors" origins in centrali.json',
+        'HH:MM:SS echo 200 N ms / 30000 ms  #ID',
+        'HH:MM:SS echo 200 N ms / 30000 ms  #ID',
+        'HH:MM:SS echo 200 N ms / 30000 ms  #ID',
+        ...refusal(
+          'echo',
+          'http://evil.test',
+          "http://evil.test is not in the trigger's cors.origins (http://app.test)",
+        ),
+        'HH:MM:SS echo 200 N ms / 30000 ms  #ID',
+        'HH:MM:SS echo 200 N ms / 30000 ms  #ID',
+        ...refusal(
+          'echo',
+          'http://other.test',
+          "http://other.test is not in the trigger's cors.origins (http://app.test)",
+        ),
+        'HH:MM:SS open 200 N ms / 30000 ms  #ID',
+        ...refusal(
+          'open',
+          'http://app.test',
+          'http://app.test is not allowed: the trigger has no "cors" origins',
+        ),
       ])
+
+      // Once centrali.json has changed, a refusal that still holds is said again.
+      since = dev.mark()
+      await writeFile(join(app, 'centrali.json'), (await readFile(join(app, 'centrali.json'), 'utf8')) + '\n')
+      await dev.waitLine((line) => line.startsWith('reloaded centrali.json'), since)
+      expect((await post(dev, 'echo', { origin: 'http://evil.test' })).status).toBe(200)
+      const again = await dev.waitLine((line) => line.startsWith('▲ echo: '), since)
+      expect(dev.lines.slice(again, again + 2)).toEqual(
+        refusal(
+          'echo',
+          'http://evil.test',
+          "http://evil.test is not in the trigger's cors.origins (http://app.test)",
+        ),
+      )
     },
     T,
   )

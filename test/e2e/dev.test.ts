@@ -544,7 +544,11 @@ describe('CORS', () => {
       expect(foreign.status).toBe(200)
       expect([...foreign.headers.keys()].filter((name) => name.startsWith('access-control-'))).toEqual([])
       const refused = await dev.next('cors.refused', (event) => event.trigger === 'echo', since)
-      expect(refused.reason).toContain('http://evil.test')
+      expect(refused).toMatchObject({
+        origin: 'http://evil.test',
+        reason: "http://evil.test is not in the trigger's cors.origins (http://app.test, http://other.test)",
+        fix: 'add "http://evil.test" to triggers.echo.cors.origins in centrali.json, or start dev with --cors http://evil.test',
+      })
       const foreignPreflight = await request(endpoint('echo'), {
         method: 'OPTIONS',
         headers: { origin: 'http://evil.test', 'access-control-request-method': 'POST' },
