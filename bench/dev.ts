@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Pool } from 'undici'
-import { load, median, serve, type LoadResult } from './lib.js'
+import { load, median, serve, type LoadResult, type Served } from './lib.js'
 
 const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 5)
 const LOAD_ROUNDS = Number(process.env.BENCH_LOAD_ROUNDS ?? 3)
@@ -146,26 +146,27 @@ const startProxy = (script: string) =>
 const hand = await startProxy('hand-proxy.js')
 const workerHop = await startProxy('worker-hop-proxy.js')
 
-const forward = (origin: string, seconds = LOAD_SECONDS, trigger = 'forward') =>
+const forward = (server: Served, seconds = LOAD_SECONDS, trigger = 'forward') =>
   load({
-    origin,
+    origin: server.url,
     path: `/endpoints/${trigger}`,
     body: '{"payload":{"a":1}}',
     seconds,
     connections: CONNECTIONS,
+    ...(server.child.pid === undefined ? {} : { pid: server.child.pid }),
   })
 // Warm every path briefly, then alternate rounds so drift in the machine falls on all alike.
-for (const server of [hand, workerHop, dev]) await forward(server.url, 1)
-await forward(dev.url, 1, 'forward-key')
+for (const server of [hand, workerHop, dev]) await forward(server, 1)
+await forward(dev, 1, 'forward-key')
 const handRounds: LoadResult[] = []
 const workerHopRounds: LoadResult[] = []
 const devRounds: LoadResult[] = []
 const devKeyRounds: LoadResult[] = []
 for (let round = 0; round < LOAD_ROUNDS; round++) {
-  handRounds.push(await forward(hand.url))
-  workerHopRounds.push(await forward(workerHop.url))
-  devRounds.push(await forward(dev.url))
-  devKeyRounds.push(await forward(dev.url, LOAD_SECONDS, 'forward-key'))
+  handRounds.push(await forward(hand))
+  workerHopRounds.push(await forward(workerHop))
+  devRounds.push(await forward(dev))
+  devKeyRounds.push(await forward(dev, LOAD_SECONDS, 'forward-key'))
 }
 
 await dev.stop()
@@ -221,6 +222,16 @@ console.log(
 // where the shape itself meets them and dev adds next to nothing to it.
 console.log(
   `| dev against the worker-hop proxy | ${((devRps / workerHopRps) * 100).toFixed(0)}% of its throughput, p99 ${signed(devP99 - workerHopP99)} ms | worker-hop proxy | ${workerHopRps.toFixed(0)} req/s |`,
+)
+// CPU per request separates the servers' own work from the machine's noise better than request
+// rates do: on two cores the servers, the load generator and the upstream share the CPUs, so
+// throughput follows the sum of what each spends on a request.
+const cpuOf = (rounds: LoadResult[], part: 'server' | 'bench') => {
+  const values = rounds.flatMap((round) => (round.cpu ? [round.cpu[part]] : []))
+  return values.length === rounds.length ? `${median(values).toFixed(3)} ms` : 'n/a'
+}
+console.log(
+  `| CPU per request: the server's process, all threads (load generator and upstream) | ${cpuOf(devRounds, 'server')} (${cpuOf(devRounds, 'bench')}) | hand-written proxy; worker-hop proxy | ${cpuOf(handRounds, 'server')} (${cpuOf(handRounds, 'bench')}); ${cpuOf(workerHopRounds, 'server')} (${cpuOf(workerHopRounds, 'bench')}) |`,
 )
 console.log(
   `| failed requests | ${[...devRounds, ...devKeyRounds].reduce((sum, round) => sum + round.failures, 0)} | hand-written proxy | ${handRounds.reduce((sum, round) => sum + round.failures, 0)} |`,

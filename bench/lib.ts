@@ -13,6 +13,24 @@ export interface LoadResult {
   rps: number
   p99: number
   failures: number
+  /**
+   * CPU time per request, in ms: of the served process (all its threads), when its pid was given,
+   * and of this process (the load generator and whatever else it runs, such as an upstream).
+   */
+  cpu?: { server: number; bench: number }
+}
+
+/**
+ * CPU time a process has used so far, in ms, all threads (Linux: /proc/PID/stat's utime and
+ * stime, in clock ticks of 10 ms); undefined where that cannot be read.
+ */
+function processCpuMs(pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return undefined
+  }
 }
 
 /** `connections` clients POSTing `body` to `origin + path` back to back for `seconds`, then stop. */
@@ -22,10 +40,14 @@ export async function load(options: {
   body: string
   seconds: number
   connections: number
+  /** The served process, to measure its CPU time per request. */
+  pid?: number
 }): Promise<LoadResult> {
   const client = new Pool(options.origin, { connections: options.connections })
   const latencies: number[] = []
   let failures = 0
+  const serverCpuBefore = options.pid === undefined ? undefined : processCpuMs(options.pid)
+  const benchCpuBefore = process.cpuUsage()
   const until = performance.now() + options.seconds * 1000
   await Promise.all(
     Array.from({ length: options.connections }, async () => {
@@ -43,8 +65,23 @@ export async function load(options: {
       }
     }),
   )
+  const benchCpu = process.cpuUsage(benchCpuBefore)
+  const serverCpuAfter = options.pid === undefined ? undefined : processCpuMs(options.pid)
   await client.close()
-  return { rps: latencies.length / options.seconds, p99: percentile(latencies, 0.99), failures }
+  const requests = latencies.length
+  return {
+    rps: requests / options.seconds,
+    p99: percentile(latencies, 0.99),
+    failures,
+    ...(serverCpuBefore !== undefined && serverCpuAfter !== undefined && requests > 0
+      ? {
+          cpu: {
+            server: (serverCpuAfter - serverCpuBefore) / requests,
+            bench: (benchCpu.user + benchCpu.system) / 1000 / requests,
+          },
+        }
+      : {}),
+  }
 }
 
 /** A child process that prints its URL on stdout (`urlOf` finds it in a line). */
