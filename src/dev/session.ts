@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises'
-import { join, relative } from 'node:path'
+import { dirname, join, relative, sep } from 'node:path'
 import type { FSWatcher } from 'chokidar'
 import { availableParallelism } from 'node:os'
 import {
@@ -153,6 +153,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     throw error
   }
   const { root, configPath } = project
+  const secretsPath = join(root, SECRETS_FILE)
   let config: ProjectConfig = project.config
   const shown = (path: string) => relative(options.cwd, path) || path
   const cacheDir = join(root, BUILD_CACHE_DIR)
@@ -289,7 +290,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
           // The next start of dev (or `centrali invoke`) serves this build without starting esbuild.
           void writeCachedBuild({ root, entry: state.entry, cacheDir }, build, started).catch(() => undefined)
           for (const input of state.build.inputs) {
-            if (!state.inputs.has(input)) watcher?.add(input)
+            watchDirectoryOf(input)
             state.inputs.add(input)
           }
           for (const file of state.changed)
@@ -339,7 +340,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
         functions.set(name, state)
         // A function added to a running dev: its entry is watched from now on (at start-up the
         // watcher is made later, from every function's inputs), even while it does not build.
-        watcher?.add(join(root, entry))
+        watchDirectoryOf(join(root, entry))
         // At start-up, a build cached from the last run of unchanged files serves at once; esbuild
         // starts once dev is ready, and builds again quietly for its incremental context.
         const cached = reason === undefined ? await readCachedBuild({ root, entry, cacheDir }) : undefined
@@ -357,6 +358,21 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
   // Assigned once the first builds are done; rebuilds before that have nothing to add to it.
   // eslint-disable-next-line prefer-const
   let watcher: FSWatcher | undefined
+  // chokidar loses a file it watches by itself once that file is deleted: made again at the same
+  // path (a git checkout, an editor that saves by deleting and writing anew), it is never seen
+  // again, and neither is any later edit. A watched directory sees its files come and go, so dev
+  // watches the directory of each file it needs, one level deep, and keeps the events for those
+  // files only (watchedFiles).
+  const watchedDirectories = new Set<string>()
+  function watchDirectoryOf(file: string): void {
+    const directory = dirname(file)
+    // Node modules change with installs, not edits; they are rebuilt on the next save of the function.
+    if (watchedDirectories.has(directory) || `${directory}${sep}`.includes(`${sep}node_modules${sep}`)) return
+    watchedDirectories.add(directory)
+    watcher?.add(directory)
+  }
+  const watchedFiles = () =>
+    new Set([configPath, secretsPath, ...[...functions.values()].flatMap((state) => [...state.inputs])])
   const servedFromCache: [string, FunctionState][] = []
   await syncFunctions(config)
   // Each trigger's worker gets its build now, not on the first request.
@@ -395,7 +411,6 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     emit({ type: 'reload', what: 'config', file: shown(configPath), durationMs: Date.now() - started })
   }
 
-  const secretsPath = join(root, SECRETS_FILE)
   const route = (trigger: string): EndpointRoute | undefined => {
     const triggerConfig = Object.hasOwn(config.triggers, trigger) ? config.triggers[trigger] : undefined
     if (triggerConfig === undefined) return undefined
@@ -561,14 +576,9 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
   }
 
   const chokidar = await chokidarLoading
-  watcher = chokidar.watch(
-    [configPath, secretsPath, ...[...functions.values()].flatMap((state) => [...state.inputs])],
-    {
-      ignoreInitial: true,
-      // Node modules change with installs, not edits; they are rebuilt on the next save of the function.
-      ignored: (path: string) => path.includes(`${'/'}node_modules${'/'}`),
-    },
-  )
+  watchDirectoryOf(configPath)
+  watchDirectoryOf(secretsPath)
+  watcher = chokidar.watch([...watchedDirectories], { ignoreInitial: true, depth: 0 })
   const dispatch = (path: string) => {
     if (path === configPath) return void reloadConfig()
     if (path === secretsPath)
@@ -592,6 +602,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       () => -1,
     )
   const onChange = (path: string) => {
+    if (!watchedFiles().has(path)) return
     void mtimeOf(path).then((mtime) => handledMtime.set(path, mtime))
     dispatch(path)
     clearTimeout(trailing.get(path))
@@ -606,6 +617,20 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     )
   }
   watcher.on('change', onChange).on('add', onChange).on('unlink', onChange)
+  // A watched directory deleted and made again (seen where its parent is watched, as the project's
+  // root is) is watched anew, and the files dev needs that are already back in it are handled.
+  watcher.on('addDir', (directory) => {
+    if (!watchedDirectories.has(directory)) return
+    watcher!.unwatch(directory)
+    watcher!.add(directory)
+    for (const file of watchedFiles()) {
+      if (dirname(file) === directory)
+        void stat(file).then(
+          () => onChange(file),
+          () => undefined,
+        )
+    }
+  })
   await new Promise<void>((resolve) => watcher!.once('ready', () => resolve()))
 
   const url = server.url

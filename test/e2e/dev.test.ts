@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs'
-import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -962,6 +962,98 @@ export async function run() { return { added: ${version}, label } }
       expect(found.status, JSON.stringify(found.body)).toBe(200)
       expect(found.body).toEqual({ length: 'late-value-0123456789'.length })
       await dev.next('reload', (event) => event.what === 'secrets', since)
+    },
+    T,
+  )
+})
+
+describe('files deleted and written again (a git checkout, an editor that saves by delete and create)', () => {
+  it(
+    'a function file and a module it imports: a build error while gone, the new code once back, and later edits still reload',
+    async () => {
+      const source = (version: number) => `import { label } from './label.js'
+export async function run() { return { version: ${version}, label } }
+`
+      await writeProject({
+        files: { 'functions/hot.js': source(1), 'functions/label.js': `export const label = 'a'\n` },
+        functions: { hot: 'functions/hot.js' },
+        triggers: { hot: { function: 'hot' } },
+      })
+      const dev = await startDev()
+      expect((await post(dev, 'hot')).body).toEqual({ version: 1, label: 'a' })
+
+      // The function's file: gone, then back.
+      let since = dev.mark()
+      await rm(join(app, 'functions/hot.js'))
+      await dev.next('build.error', (event) => event.function === 'hot', since)
+      const stale = await post(dev, 'hot')
+      expect(stale.body).toEqual({ version: 1, label: 'a' })
+      expect(stale.headers.get('x-centrali-build')).toBe('stale')
+      since = await edit(dev, 'functions/hot.js', source(2))
+      await dev.next('reload', (event) => event.file === 'functions/hot.js', since)
+      const back = await post(dev, 'hot')
+      expect(back.body).toEqual({ version: 2, label: 'a' })
+      expect(back.headers.get('x-centrali-build')).toBeNull()
+      // Watched still: the next edit is served too.
+      since = await edit(dev, 'functions/hot.js', source(3))
+      await dev.next('reload', (event) => event.file === 'functions/hot.js', since)
+      expect((await post(dev, 'hot')).body).toEqual({ version: 3, label: 'a' })
+
+      // A module it imports: gone, then back, then edited.
+      since = dev.mark()
+      await rm(join(app, 'functions/label.js'))
+      await dev.next('build.error', (event) => event.function === 'hot', since)
+      since = await edit(dev, 'functions/label.js', `export const label = 'b'\n`)
+      await dev.next('reload', (event) => event.file === 'functions/label.js', since)
+      expect((await post(dev, 'hot')).body).toEqual({ version: 3, label: 'b' })
+      since = await edit(dev, 'functions/label.js', `export const label = 'c'\n`)
+      await dev.next('reload', (event) => event.file === 'functions/label.js', since)
+      expect((await post(dev, 'hot')).body).toEqual({ version: 3, label: 'c' })
+    },
+    T,
+  )
+
+  it(
+    'centrali.json, and the directory of the secrets store: deleted, made again, and watched from then on',
+    async () => {
+      const project = (label: string) => ({
+        functions: { params: 'functions/params.js' },
+        triggers: { params: { function: 'params', params: { label, key: { secret: 'API_KEY' } } } },
+      })
+      await writeProject({
+        files: {
+          'functions/params.js':
+            'async function run() { return { label: triggerParams.label, key: triggerParams.key.length } }\n',
+        },
+        ...project('one'),
+      })
+      await setSecret('API_KEY', 'first-value')
+      const dev = await startDev()
+      expect((await post(dev, 'params')).body).toEqual({ label: 'one', key: 'first-value'.length })
+
+      // centrali.json: gone (reported, the last good one stays in force), then back, then edited.
+      let since = dev.mark()
+      await rm(join(app, 'centrali.json'))
+      await dev.next('config.error', () => true, since)
+      expect((await post(dev, 'params')).body).toEqual({ label: 'one', key: 'first-value'.length })
+      since = await edit(dev, 'centrali.json', configText(project('two')))
+      await dev.next('reload', (event) => event.what === 'config', since)
+      expect((await post(dev, 'params')).body).toEqual({ label: 'two', key: 'first-value'.length })
+      since = await edit(dev, 'centrali.json', configText(project('three')))
+      await dev.next('reload', (event) => event.what === 'config', since)
+      expect((await post(dev, 'params')).body).toEqual({ label: 'three', key: 'first-value'.length })
+
+      // The store's directory removed whole, then the secret set again: a new directory and store,
+      // still watched (the reload), and the new value used.
+      await rm(join(app, '.centrali'), { recursive: true })
+      since = dev.mark()
+      await setSecret('API_KEY', 'the-second-value')
+      await dev.next('reload', (event) => event.what === 'secrets', since)
+      expect((await post(dev, 'params')).body).toEqual({ label: 'three', key: 'the-second-value'.length })
+      since = dev.mark()
+      await setSecret('API_KEY', 'a-third-value-now')
+      await dev.next('reload', (event) => event.what === 'secrets', since)
+      expect((await post(dev, 'params')).body).toEqual({ label: 'three', key: 'a-third-value-now'.length })
     },
     T,
   )
