@@ -133,6 +133,11 @@ interface FunctionState {
   dirty: boolean
   /** Changed files not yet reported in a `reload` event: several may fold into one build. */
   changed: Set<string>
+  /**
+   * The build under way is a retry after a file appeared nearby (it may be a module the failing
+   * build could not find): failing again the same way, it says nothing.
+   */
+  quietRetry?: boolean
 }
 
 export async function startDev(options: DevOptions): Promise<DevSession> {
@@ -262,8 +267,15 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
   egress.warm()
 
   const functions = new Map<string, FunctionState>()
-  async function rebuild(name: string, state: FunctionState, changedFile?: string): Promise<void> {
+  async function rebuild(
+    name: string,
+    state: FunctionState,
+    changedFile?: string,
+    { retry = false } = {},
+  ): Promise<void> {
     if (changedFile) state.changed.add(changedFile)
+    // Quiet only while nothing but retries asked for this build: a real change is always reported.
+    state.quietRetry = retry && (state.building === undefined || state.quietRetry === true)
     if (state.building) {
       state.dirty = true
       return state.building
@@ -304,15 +316,18 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
             state.dirty = true
             continue
           }
+          const repeated = state.quietRetry === true && state.error?.message === error.message
           state.error = error
           state.changed.clear()
-          emit({
-            type: 'build.error',
-            function: name,
-            file: state.entry,
-            message: error.message,
-            problems: error.problems,
-          })
+          if (!repeated) {
+            emit({
+              type: 'build.error',
+              function: name,
+              file: state.entry,
+              message: error.message,
+              problems: error.problems,
+            })
+          }
         }
       } while (state.dirty)
     })().finally(() => {
@@ -616,7 +631,18 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       }, TRAILING_CHECK_MS),
     )
   }
-  watcher.on('change', onChange).on('add', onChange).on('unlink', onChange)
+  // Any other file written where dev watches may be the module a failing build could not find
+  // (an import written before its file): such builds are tried again, and speak only if the
+  // outcome changed.
+  const onOtherFile = (path: string) => {
+    const failing = [...functions].filter(([, state]) => state.error !== undefined)
+    if (failing.length === 0) return
+    void settledSize(path).then(() => {
+      for (const [name, state] of failing) void rebuild(name, state, shown(path), { retry: true })
+    })
+  }
+  const onWritten = (path: string) => (watchedFiles().has(path) ? onChange(path) : onOtherFile(path))
+  watcher.on('change', onWritten).on('add', onWritten).on('unlink', onChange)
   // A watched directory deleted and made again (seen where its parent is watched, as the project's
   // root is) is watched anew, and the files dev needs that are already back in it are handled.
   watcher.on('addDir', (directory) => {

@@ -751,6 +751,41 @@ export async function run() { return { version: ${version}, label } }
     },
     T,
   )
+
+  it(
+    'an import written before its module: a build error; other files written meanwhile add nothing; the module, once created, is served and watched',
+    async () => {
+      await writeProject({
+        files: { 'functions/hot.js': 'async function run() { return { version: 1 } }\n' },
+        functions: { hot: 'functions/hot.js' },
+        triggers: { hot: { function: 'hot' } },
+      })
+      const dev = await startDev()
+      let since = await edit(
+        dev,
+        'functions/hot.js',
+        `import { version } from './version.js'\nexport async function run() { return { version } }\n`,
+      )
+      await dev.next('build.error', (event) => event.function === 'hot', since)
+
+      // Files that do not fix it (notes, an editor's backup): the build is tried again, quietly.
+      since = dev.mark()
+      await writeFile(join(app, 'functions/notes.txt'), 'to do\n')
+      await writeFile(join(app, 'functions/hot.js~'), 'old\n')
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      expect(dev.events.slice(since).filter((event) => event.type === 'build.error')).toEqual([])
+      expect((await post(dev, 'hot')).body).toEqual({ version: 1 })
+
+      since = await edit(dev, 'functions/version.js', 'export const version = 2\n')
+      await dev.next('reload', (event) => event.file === 'functions/version.js', since)
+      expect((await post(dev, 'hot')).body).toEqual({ version: 2 })
+      // Now one of the function's modules: its edits reload.
+      since = await edit(dev, 'functions/version.js', 'export const version = 3\n')
+      await dev.next('reload', (event) => event.file === 'functions/version.js', since)
+      expect((await post(dev, 'hot')).body).toEqual({ version: 3 })
+    },
+    T,
+  )
 })
 
 describe('rapid saves (no pacing: a save right after the previous one must not be lost)', () => {
