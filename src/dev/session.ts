@@ -418,6 +418,18 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       emit({ type: 'config.error', file: shown(configPath), message: (error as Error).message, problems: [] })
       return
     }
+    // The server keeps its port: a new dev.port takes a restart (and a --port given wins anyway).
+    const requestedPort = (current: ProjectConfig) => current.dev?.port ?? DEV_PORT
+    if (
+      options.port === undefined &&
+      requestedPort(next) !== requestedPort(config) &&
+      requestedPort(next) !== port
+    ) {
+      emit({
+        type: 'warning',
+        message: `${shown(configPath)}: dev.port is now ${requestedPort(next)}; dev listens on ${server.port} until it is restarted`,
+      })
+    }
     const previous = egress
     config = next
     egress = makeEgress(next)

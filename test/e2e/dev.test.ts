@@ -148,8 +148,10 @@ const untilDev = <T>(
   timeoutMs = WAIT,
 ) => until(check, describe, { child, name: 'dev', timeoutMs })
 
-async function startDev(args: readonly string[] = [], { json = true } = {}): Promise<Dev> {
-  const child = execa(process.execPath, [CLI, 'dev', '--port', '0', ...(json ? ['--json'] : []), ...args], {
+/** `portFlag: false` leaves the port to centrali.json's dev.port. */
+async function startDev(args: readonly string[] = [], { json = true, portFlag = true } = {}): Promise<Dev> {
+  const portArgs = portFlag ? ['--port', '0'] : []
+  const child = execa(process.execPath, [CLI, 'dev', ...portArgs, ...(json ? ['--json'] : []), ...args], {
     cwd: app,
     env: sandbox.env,
     extendEnv: true,
@@ -845,6 +847,44 @@ describe('rapid saves (no pacing: a save right after the previous one must not b
 })
 
 describe('centrali.json reload', () => {
+  it(
+    'a new dev.port: a warning that dev keeps its port until restarted; the rest of the change is in force',
+    async () => {
+      const withDev = (port: number, greeting: string) => {
+        const config = JSON.parse(
+          configText({
+            functions: { greet: 'functions/greet.js' },
+            triggers: { greet: { function: 'greet', params: { greeting } } },
+          }),
+        ) as Record<string, unknown>
+        return `${JSON.stringify({ ...config, dev: { port } }, null, 2)}\n`
+      }
+      await writeFile(
+        join(app, 'functions/greet.js'),
+        'async function run() { return triggerParams.greeting }\n',
+      )
+      await writeFile(join(app, 'centrali.json'), withDev(0, 'hello'))
+      const dev = await startDev([], { portFlag: false })
+      expect((await post(dev, 'greet')).body).toBe('hello')
+
+      let since = await edit(dev, 'centrali.json', withDev(45_678, 'hi'))
+      await dev.next('reload', (event) => event.what === 'config', since)
+      const warning = dev.events.slice(since).find((event) => event.type === 'warning')
+      expect(warning).toEqual({
+        type: 'warning',
+        message: `centrali.json: dev.port is now 45678; dev listens on ${new URL(dev.url).port} until it is restarted`,
+      })
+      expect((await post(dev, 'greet')).body).toBe('hi')
+
+      // Another change that leaves dev.port as it is: nothing more about the port.
+      since = await edit(dev, 'centrali.json', withDev(45_678, 'hey'))
+      await dev.next('reload', (event) => event.what === 'config', since)
+      expect(dev.events.slice(since).filter((event) => event.type === 'warning')).toEqual([])
+      expect((await post(dev, 'greet')).body).toBe('hey')
+    },
+    T,
+  )
+
   it(
     'a domain added, a param changed, a broken file reported while the old config serves, then fixed',
     async () => {
