@@ -379,13 +379,13 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
   // watches the directory of each file it needs, one level deep, and keeps the events for those
   // files only (watchedFiles).
   const watchedDirectories = new Set<string>()
-  function watchDirectoryOf(file: string): void {
-    const directory = dirname(file)
+  function watchDirectory(directory: string): void {
     // Node modules change with installs, not edits; they are rebuilt on the next save of the function.
     if (watchedDirectories.has(directory) || `${directory}${sep}`.includes(`${sep}node_modules${sep}`)) return
     watchedDirectories.add(directory)
     watcher?.add(directory)
   }
+  const watchDirectoryOf = (file: string) => watchDirectory(dirname(file))
   const watchedFiles = () =>
     new Set([configPath, secretsPath, ...[...functions.values()].flatMap((state) => [...state.inputs])])
   const servedFromCache: [string, FunctionState][] = []
@@ -657,8 +657,25 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
   watcher.on('change', onWritten).on('add', onWritten).on('unlink', onChange)
   // A watched directory deleted and made again (seen where its parent is watched, as the project's
   // root is) is watched anew, and the files dev needs that are already back in it are handled.
+  // A new directory where dev watches, while a function does not build, may be where the module
+  // it imports is about to be written (`./lib/util` before `lib/` existed): it is watched too, and
+  // the failing builds are tried again now and once more a moment later, in case the file came
+  // before the watch.
+  const onNewDirectory = (directory: string) => {
+    if (![...functions.values()].some((state) => state.error !== undefined)) return
+    watchDirectory(directory)
+    onOtherFile(directory)
+    clearTimeout(trailing.get(directory))
+    trailing.set(
+      directory,
+      setTimeout(() => {
+        trailing.delete(directory)
+        onOtherFile(directory)
+      }, TRAILING_CHECK_MS),
+    )
+  }
   watcher.on('addDir', (directory) => {
-    if (!watchedDirectories.has(directory)) return
+    if (!watchedDirectories.has(directory)) return onNewDirectory(directory)
     watcher!.unwatch(directory)
     watcher!.add(directory)
     for (const file of watchedFiles()) {

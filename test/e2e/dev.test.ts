@@ -755,7 +755,7 @@ export async function run() { return { version: ${version}, label } }
   )
 
   it(
-    'an import written before its module: a build error; other files written meanwhile add nothing; the module, once created, is served and watched',
+    'an import written before its module (in a directory that exists, then in a new one): a build error; other files written meanwhile add nothing; the module, once created, is served and watched',
     async () => {
       await writeProject({
         files: { 'functions/hot.js': 'async function run() { return { version: 1 } }\n' },
@@ -785,6 +785,23 @@ export async function run() { return { version: ${version}, label } }
       since = await edit(dev, 'functions/version.js', 'export const version = 3\n')
       await dev.next('reload', (event) => event.file === 'functions/version.js', since)
       expect((await post(dev, 'hot')).body).toEqual({ version: 3 })
+
+      // A module in a directory that does not exist yet: made, and the file written at once.
+      since = await edit(
+        dev,
+        'functions/hot.js',
+        `import { version } from './version.js'\nimport { extra } from './lib/extra.js'\nexport async function run() { return { version, extra } }\n`,
+      )
+      await dev.next('build.error', (event) => event.function === 'hot', since)
+      since = dev.mark()
+      await mkdir(join(app, 'functions/lib'))
+      await writeFile(join(app, 'functions/lib/extra.js'), 'export const extra = true\n')
+      await dev.next('reload', (event) => event.function === 'hot', since)
+      expect((await post(dev, 'hot')).body).toEqual({ version: 3, extra: true })
+      // And watched from then on.
+      since = await edit(dev, 'functions/lib/extra.js', 'export const extra = false\n')
+      await dev.next('reload', (event) => event.file === 'functions/lib/extra.js', since)
+      expect((await post(dev, 'hot')).body).toEqual({ version: 3, extra: false })
     },
     T,
   )
