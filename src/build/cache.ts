@@ -19,8 +19,11 @@ interface CacheEntry {
   build: FunctionBuild
 }
 
-/** Raised when the factory's shape changes (2: `run` handed over by a call, not an export). */
-const CACHE_VERSION = 2
+/**
+ * Raised when what a build holds changes (2: `run` handed over by a call, not an export; 3: a
+ * source map, for where a thrown error came from).
+ */
+const CACHE_VERSION = 3
 
 export async function buildFunctionCached(
   options: BuildOptions & { cacheDir: string },

@@ -150,6 +150,8 @@ function humanRenderer(out: (line: string) => void): (event: DevEvent) => void {
         )
         for (const line of details[event.requestId] ?? []) out(line)
         delete details[event.requestId]
+        // Where a thrown error came from: last, as the throw ended the invocation.
+        for (const frame of event.error?.stack ?? []) out(paint('red', `    ${frame}`))
         return
       }
       case 'reload':

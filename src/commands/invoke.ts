@@ -77,6 +77,7 @@ times out or makes a blocked call.`
       output.info(`${result.trigger} ran in ${result.durationMs} ms`)
     } else {
       output.error(`${result.error!.message} [${result.error!.code}]`)
+      for (const frame of result.error!.stack ?? []) output.info(`    ${frame}`)
     }
   }
 }

@@ -23,6 +23,7 @@ import { installSchema } from '../project/schema-file.js'
 import { DEV_PORT } from '../project/init.js'
 import { SECRETS_FILE, createTriggerParamsResolver } from '../project/secrets.js'
 import { readCachedBuild, writeCachedBuild } from '../build/cache.js'
+import { stackLines } from '../build/source-map.js'
 import { BUILD_CACHE_DIR, MAX_OUTBOUND_CALLS } from '../project/invoke.js'
 import { createCallHandler } from '../sandbox/bridge.js'
 import { resultOf, runInvocation, type InvocationReport } from '../sandbox/engine.js'
@@ -61,7 +62,8 @@ export type DevEvent =
       durationMs: number
       timeoutMs: number
       stale: boolean
-      error?: { code: string; message: string }
+      /** `stack`: where a thrown error came from, in the project's files (`at name (file:line:column)`). */
+      error?: { code: string; message: string; stack?: string[] }
     }
   | { type: 'log'; requestId: string; trigger: string; level: 'info' | 'error'; value: unknown }
   | {
@@ -286,7 +288,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
         state.dirty = false
         const started = Date.now()
         try {
-          state.builder ??= createFunctionBuilder({ root, entry: state.entry })
+          // With a source map: a thrown error is shown where it is in the project's files.
+          state.builder ??= createFunctionBuilder({ root, entry: state.entry, sourceMap: true })
           const build = await (await state.builder).rebuild()
           // Any input (not only the one that changed) may have been read mid-write, truncated to
           // nothing: such a build must not become the last good one. Bounded, since an imported file
@@ -480,6 +483,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     devConsole.invocation(() => record({}), false)
     let secrets: ReadonlyMap<string, string> = NO_SECRETS
     let report: InvocationReport
+    /** The build the invocation ran (a reload may replace the state's meanwhile). */
+    let ran: FunctionBuild | undefined
     if (state?.build === undefined) {
       report = failure(
         'BUILD_FAILED',
@@ -495,9 +500,10 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
           trigger: triggerConfig,
         })
         secrets = resolved.secrets
+        ran = state.build
         report = await runInvocation({
           pool,
-          build: state.build,
+          build: ran,
           trigger,
           executionParams: params,
           triggerParams: resolved.values,
@@ -536,7 +542,15 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       emit(logEvent(requestId, trigger, report.logs[logsShown]!))
     const status = report.ok ? 200 : report.error!.status
     const durationMs = Date.now() - started
-    const error = report.error && { code: report.error.code, message: report.error.message }
+    const stack =
+      report.error?.frames && ran
+        ? stackLines(ran, report.error.frames, (file) => shown(join(root, file)))
+        : []
+    const error = report.error && {
+      code: report.error.code,
+      message: report.error.message,
+      ...(stack.length > 0 ? { stack } : {}),
+    }
     emit({
       type: 'invocation.end',
       requestId,
@@ -558,8 +572,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
         logs: report.logs.map((log) => ({ level: log.level, value: log.value })),
         calls: report.calls.map(consoleCall),
       })
-    const shown = devConsole.invocation(finished, true)
-    if (consoleRecords.has(requestId)) consoleRecords.set(requestId, shown())
+    const shownRecord = devConsole.invocation(finished, true)
+    if (consoleRecords.has(requestId)) consoleRecords.set(requestId, shownRecord())
     return report
   }
 

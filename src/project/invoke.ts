@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { buildFunctionCached } from '../build/cache.js'
+import { stackLines } from '../build/source-map.js'
 import { createLazyEgressClient } from '../egress/lazy.js'
 import { createCallHandler } from '../sandbox/bridge.js'
 import { resultOf, runInvocation, type InvocationReport } from '../sandbox/engine.js'
@@ -23,9 +24,11 @@ export interface InvokeTriggerOptions extends LoadOptions {
   map?: Readonly<Record<string, string>>
 }
 
-export interface InvokeTriggerResult extends Omit<InvocationReport, 'resultJson'> {
+export interface InvokeTriggerResult extends Omit<InvocationReport, 'resultJson' | 'error'> {
   /** What run() returned (when ok). */
   result?: unknown
+  /** Why it failed; `stack`: where a thrown error came from, in the project's files. */
+  error?: { code: string; message: string; status: number; stack?: string[] }
   trigger: string
   requestId: string
 }
@@ -60,6 +63,7 @@ export async function invokeTrigger(options: InvokeTriggerOptions): Promise<Invo
         root: project.root,
         entry: fn.entry,
         cacheDir: join(project.root, BUILD_CACHE_DIR),
+        sourceMap: true,
       }),
       resolveTriggerParams({
         root: project.root,
@@ -88,9 +92,22 @@ export async function invokeTrigger(options: InvokeTriggerOptions): Promise<Invo
       limits,
     })
     // Printed and returned (--json) as a value; the JSON text is for servers.
-    const { resultJson, ...rest } = report
+    const { resultJson, error, ...rest } = report
+    const stack = error?.frames
+      ? stackLines(build, error.frames, (file) => relative(options.cwd, join(project.root, file)) || file)
+      : []
     return {
       ...rest,
+      ...(error === undefined
+        ? {}
+        : {
+            error: {
+              code: error.code,
+              message: error.message,
+              status: error.status,
+              ...(stack.length > 0 ? { stack } : {}),
+            },
+          }),
       ...(resultJson === undefined ? {} : { result: resultOf({ resultJson }) }),
       trigger: options.trigger,
       requestId,

@@ -3,6 +3,7 @@
  * bridge and the Cloudflare Worker runtime, so a function sees the same thing everywhere. Pure
  * ECMAScript: it runs under SES lockdown and on Workers alike.
  */
+import type { CodeFrame } from './protocol.js'
 
 /** A request body as sent: strings as they are, anything else as JSON (with its content type). */
 export function encodeBody(body: unknown, headers: Record<string, string>): string | undefined {
@@ -89,6 +90,31 @@ export function describeThrown(value: unknown): string {
 }
 
 /** What an invocation whose file declares no `run` fails with (FUNCTION_NO_RUN). */
+/** At most this many frames of a thrown error's stack are kept. */
+const MAX_CODE_FRAMES = 10
+
+/**
+ * The frames of a V8 stack that lie in the function's code. The worker evaluates that code, so its
+ * frames read `at name (eval at …, <anonymous>:line:column)`; the worker's own frames name a file.
+ */
+export function codeFrames(stack: unknown): CodeFrame[] {
+  if (typeof stack !== 'string') return []
+  const frames: CodeFrame[] = []
+  for (const text of stack.split('\n')) {
+    const position = /^\s*at .*\beval at .*<anonymous>:(\d+):(\d+)\)?$/.exec(text)
+    if (position === null) continue
+    // A name is shown in a terminal: only what a function's name can look like is kept.
+    const name = /^\s*at (?:async )?(?:new )?([\w$.<>[\]]+) \(/.exec(text)?.[1]
+    frames.push({
+      ...(name === undefined || name === 'eval' ? {} : { name }),
+      line: Number(position[1]),
+      column: Number(position[2]),
+    })
+    if (frames.length === MAX_CODE_FRAMES) break
+  }
+  return frames
+}
+
 export const NO_RUN_MESSAGE =
   'The function file does not declare `async function run()` (or export it as `run` or default).'
 

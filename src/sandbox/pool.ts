@@ -7,6 +7,7 @@ import { packageRoot } from '../shared/package-root.js'
 import type {
   BridgeRequest,
   BridgeResponse,
+  CodeFrame,
   ExecutionParams,
   HostToWorker,
   SerializedError,
@@ -68,6 +69,8 @@ export interface InvocationError {
   message: string
   /** The HTTP status the endpoint answers with (DESIGN §6). */
   status: number
+  /** Where a thrown error came from in the code that ran (mapped to files by mapCodeFrames). */
+  frames?: CodeFrame[]
 }
 
 export interface InvocationOutcome {
@@ -479,6 +482,7 @@ export class SandboxPool {
               code: result.error.code,
               message: result.error.message,
               status: statusForCode(result.error.code),
+              ...(result.error.frames ? { frames: result.error.frames } : {}),
             },
             logs,
             calls,

@@ -21,6 +21,19 @@ export interface SerializedError {
   /** For errors raised by the api bridge: the upstream status, the host. */
   status?: number
   host?: string
+  /** For an error the function threw: where, in the code the worker ran (see CodeFrame). */
+  frames?: CodeFrame[]
+}
+
+/**
+ * A frame of a thrown error's stack that lies in the function's own code: a position (1-based) in
+ * the factory source the worker evaluated, which the build's source map turns into a file and line.
+ */
+export interface CodeFrame {
+  /** The function's name, when it has one. */
+  name?: string
+  line: number
+  column: number
 }
 
 export type HostToWorker =

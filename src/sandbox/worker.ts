@@ -23,6 +23,7 @@ import type {
   WorkerToHost,
 } from './protocol.js'
 import {
+  codeFrames,
   contractApi,
   copyHeaders,
   describeThrown,
@@ -165,8 +166,9 @@ function serializeError(error: unknown): SerializedError {
       ...(error.host === undefined ? {} : { host: error.host }),
     }
   }
-  const message = error instanceof Error ? error.message : describeThrown(error)
-  return { code: 'FUNCTION_ERROR', message }
+  if (!(error instanceof Error)) return { code: 'FUNCTION_ERROR', message: describeThrown(error) }
+  const frames = codeFrames(error.stack)
+  return { code: 'FUNCTION_ERROR', message: error.message, ...(frames.length > 0 ? { frames } : {}) }
 }
 
 function makeApi(invocation: Invocation) {

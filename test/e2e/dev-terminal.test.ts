@@ -261,13 +261,15 @@ describe('an invocation', () => {
         ['POST', '/items', 'api.example.com'],
       ])
 
-      // A second invocation gets a line of its own; an error is named on it.
+      // A second invocation gets a line of its own; an error is named on it, and where it was
+      // thrown comes last, in the file as written.
       const failed = await post(dev, 'boom')
       expect(failed.status).toBe(500)
       const failedAt = await dev.waitLine(isInvocationOf('boom'), since)
       expect(dev.block(failedAt).map(normalise)).toEqual([
         'HH:MM:SS boom 500 N ms / 30000 ms  #ID  FUNCTION_ERROR: kaput',
         '    error about to fail',
+        '    at run (functions/boom.js:3:9)',
       ])
       // Nothing else: no JSON, one line per invocation, nothing on stderr.
       expect(dev.lines.slice(since).filter((line) => INVOCATION.test(line))).toHaveLength(2)
@@ -275,6 +277,7 @@ describe('an invocation', () => {
         ...block.map(normalise),
         'HH:MM:SS boom 500 N ms / 30000 ms  #ID  FUNCTION_ERROR: kaput',
         '    error about to fail',
+        '    at run (functions/boom.js:3:9)',
       ])
       expect(dev.stderr()).toBe('')
     },

@@ -1298,22 +1298,49 @@ describe('events', () => {
   )
 
   it(
-    'a failing invocation: invocation.end with its status and error code',
+    "a failing invocation: invocation.end with its status, its error code, and where it threw in the project's files (never in the response)",
     async () => {
+      const check = `export function check(value: number): number {
+  if (value > 1) throw new RangeError(\`kaput: \${value}\`)
+  return value
+}
+`
+      const thrower = `import { check } from './check'
+
+export async function run() {
+  await Promise.resolve()
+  return check(2)
+}
+`
       await writeProject({
-        files: { 'functions/thrower.js': `async function run() { throw new Error('kaput') }\n` },
-        functions: { thrower: 'functions/thrower.js' },
+        files: { 'functions/thrower.ts': thrower, 'functions/check.ts': check },
+        functions: { thrower: 'functions/thrower.ts' },
         triggers: { thrower: { function: 'thrower', timeoutMs: 1234 } },
       })
       const dev = await startDev()
       const answer = await post(dev, 'thrower')
       expect(answer.status).toBe(500)
+      expect(answer.body).toEqual({ error: { code: 'FUNCTION_ERROR', message: 'kaput: 2' } })
       const end = await dev.next('invocation.end', (event) => event.requestId === answer.requestId)
-      expect(end).toMatchObject({
+      // Lines and columns (1-based) of the TypeScript as written: the error made, then the call.
+      const column = (text: string, line: number, part: string) =>
+        text.split('\n')[line - 1]!.indexOf(part) + 1
+      expect(end).toEqual({
+        type: 'invocation.end',
+        requestId: answer.requestId,
         trigger: 'thrower',
         status: 500,
+        durationMs: expect.any(Number),
         timeoutMs: 1234,
-        error: { code: 'FUNCTION_ERROR', message: expect.stringContaining('kaput') },
+        stale: false,
+        error: {
+          code: 'FUNCTION_ERROR',
+          message: 'kaput: 2',
+          stack: [
+            `at check (functions/check.ts:2:${column(check, 2, 'new RangeError')})`,
+            `at run (functions/thrower.ts:5:${column(thrower, 5, 'check(2)')})`,
+          ],
+        },
       })
     },
     T,

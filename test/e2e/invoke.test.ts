@@ -782,25 +782,30 @@ describe('redaction', () => {
 
 describe('errors and exit codes', () => {
   it(
-    'a thrown error: exit 1, FUNCTION_ERROR on stderr; --json gives ok: false with the code',
+    'a thrown error: exit 1, FUNCTION_ERROR and where it was thrown on stderr; --json gives ok: false with the code and the stack',
     async () => {
       await writeProject({
         functions: {
-          thrower: ['functions/thrower.js', `async function run() { throw new Error('boom in run') }\n`],
+          thrower: [
+            'functions/thrower.ts',
+            `function fail(why: string): never {\n  throw new Error(why)\n}\nexport async function run() {\n  fail('boom in run')\n}\n`,
+          ],
         },
         triggers: { thrower: { function: 'thrower' } },
       })
+      const stack = ['at fail (functions/thrower.ts:2:9)', 'at run (functions/thrower.ts:5:3)']
       const human = await invoke('thrower')
       expect(human.exitCode).toBe(1)
-      expect(human.stderr).toMatch(/boom in run.*\[FUNCTION_ERROR\]/)
+      expect(human.stderr).toMatch(
+        /boom in run.*\[FUNCTION_ERROR\]\n {4}at fail \(functions\/thrower\.ts:2:9\)\n {4}at run /,
+      )
       expect(human.stdout).toBe('')
 
       const json = await invoke('thrower', ['--json'])
       expect(json.exitCode).toBe(1)
-      const output = json.json<{ ok: boolean; error: { code: string; message: string } }>()
+      const output = json.json<{ ok: boolean; error: { code: string; message: string; stack: string[] } }>()
       expect(output.ok).toBe(false)
-      expect(output.error.code).toBe('FUNCTION_ERROR')
-      expect(output.error.message).toContain('boom in run')
+      expect(output.error).toEqual({ code: 'FUNCTION_ERROR', message: 'boom in run', status: 500, stack })
     },
     T,
   )

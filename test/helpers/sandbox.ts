@@ -43,6 +43,7 @@ function asSent({ body, ...response }: TestAnswer): BridgeResponse {
 export async function buildSources(
   files: Record<string, string>,
   entry = Object.keys(files)[0]!,
+  { sourceMap = false } = {},
 ): Promise<FunctionBuild> {
   const root = await mkdtemp(join(tmpdir(), 'centrali-fn-'))
   try {
@@ -50,7 +51,7 @@ export async function buildSources(
       await mkdir(dirname(join(root, name)), { recursive: true })
       await writeFile(join(root, name), source)
     }
-    return await buildFunction({ root, entry })
+    return await buildFunction({ root, entry, sourceMap })
   } finally {
     await rm(root, { recursive: true, force: true })
   }

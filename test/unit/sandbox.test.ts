@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { BridgeRequest } from '../../src/sandbox/protocol.js'
 import type { SandboxPool } from '../../src/sandbox/pool.js'
+import { mapCodeFrames } from '../../src/build/source-map.js'
 import { buildSources, createTestPool, invoke } from '../helpers/sandbox.js'
 
 let pool: SandboxPool
@@ -433,7 +434,56 @@ describe('api', () => {
 describe('results and errors', () => {
   it('a thrown error is FUNCTION_ERROR (500) with its message', async () => {
     const outcome = await runBody("throw new Error('it broke')")
-    expect(outcome.error).toEqual({ code: 'FUNCTION_ERROR', message: 'it broke', status: 500 })
+    expect(outcome.error).toMatchObject({ code: 'FUNCTION_ERROR', message: 'it broke', status: 500 })
+  })
+
+  it("a thrown error's frames in the function's code map, through the build's source map, to its files as written", async () => {
+    const files = {
+      'fn.ts': `import { check } from './lib/check'
+
+export async function run() {
+  const items: number[] = [1, 2]
+  return items.map((item) => check(item))
+}
+`,
+      'lib/check.ts': `export function check(value: number): number {
+  if (value > 1) throw new RangeError('too big')
+  return value
+}
+`,
+    }
+    const build = await buildSources(files, 'fn.ts', { sourceMap: true })
+    const outcome = await invoke(pool, build)
+    expect(outcome.error).toMatchObject({ code: 'FUNCTION_ERROR', message: 'too big' })
+    // Positions in the code the worker ran; Array.prototype.map, a built-in, is no frame of it.
+    expect(outcome.error!.frames).toEqual([
+      { name: 'check', line: expect.any(Number), column: expect.any(Number) },
+      { line: expect.any(Number), column: expect.any(Number) },
+      { name: 'run', line: expect.any(Number), column: expect.any(Number) },
+    ])
+    const column = (file: keyof typeof files, line: number, part: string) =>
+      files[file].split('\n')[line - 1]!.indexOf(part) + 1
+    expect(mapCodeFrames(build, outcome.error!.frames!)).toEqual([
+      { name: 'check', file: 'lib/check.ts', line: 2, column: column('lib/check.ts', 2, 'new RangeError') },
+      { file: 'fn.ts', line: 5, column: column('fn.ts', 5, 'check(item)') },
+      { name: 'run', file: 'fn.ts', line: 5, column: column('fn.ts', 5, 'items.map') + 'items.'.length },
+    ])
+    // Without a map there is nothing to say where.
+    expect(mapCodeFrames(await buildSources(files, 'fn.ts'), outcome.error!.frames!)).toEqual([])
+  })
+
+  it('no frames for a thrown value that is not an Error, nor from a stack the function rewrote', async () => {
+    expect((await runBody("throw 'plain text'")).error).toEqual({
+      code: 'FUNCTION_ERROR',
+      message: 'plain text',
+      status: 500,
+    })
+    // A stack is text the function can write: only what looks like a frame of its code is read,
+    // and a name only if it looks like one (it is printed in a terminal).
+    const rewritten = await runBody(
+      "const error = new Error('x'); error.stack = 'Error: x\\n    at \\u001b[31mred (eval at f, <anonymous>:1:2)\\n    at /etc/passwd:1:1'; throw error",
+    )
+    expect(rewritten.error!.frames).toEqual([{ line: 1, column: 2 }])
   })
 
   it('a value that is not JSON is FUNCTION_ERROR', async () => {
