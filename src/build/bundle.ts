@@ -22,6 +22,8 @@ export interface FunctionBuild {
   inputs: string[]
   /** Source map (JSON text) of `code`, sources relative to the root; only when asked for. */
   sourceMap?: string
+  /** What builds but will not do what it seems to (a `console.log` call): worth saying. */
+  warnings?: BuildProblem[]
 }
 
 export interface BuildProblem {
@@ -133,13 +135,53 @@ async function finishBuild(
   await refuseSesRejectedText(bundle, Object.keys(result.metafile.inputs), options)
   const code = wrapInFactory(bundle)
   const map = result.outputFiles.find((file) => file.path.endsWith('.map'))
+  const warnings = await findConsoleCalls(bundle, Object.keys(result.metafile.inputs), options.root)
   return {
     id: createHash('sha256').update(code).digest('hex').slice(0, 16),
     code,
     bytes: Buffer.byteLength(code),
     inputs: Object.keys(result.metafile.inputs).map((input) => resolve(options.root, input)),
     ...(map === undefined ? {} : { sourceMap: shiftSourceMap(map.text, factoryPrefixLines()) }),
+    ...(warnings.length === 0 ? {} : { warnings }),
   }
+}
+
+const CONSOLE_CALL = /\bconsole\s*\.\s*(?:log|info|warn|error|debug|trace|dir|table)\b/
+/** At most this many console calls are named: the first few say it. */
+const MAX_CONSOLE_WARNINGS = 3
+
+/**
+ * The sandbox has no `console` (DESIGN §2 lists its globals), so `console.log(x)` throws where a
+ * person expects a line: each such call in the project's own files (not its packages') is named,
+ * with the call that shows a value instead. The bundle is searched first, so a function without
+ * one reads no file.
+ */
+async function findConsoleCalls(
+  bundle: string,
+  inputs: readonly string[],
+  root: string,
+): Promise<BuildProblem[]> {
+  if (!CONSOLE_CALL.test(bundle)) return []
+  const found: BuildProblem[] = []
+  for (const input of inputs) {
+    if (input.split(/[\\/]/).includes('node_modules')) continue
+    const lines = (await readFile(resolve(root, input), 'utf8').catch(() => '')).split('\n')
+    for (const [index, lineText] of lines.entries()) {
+      const column = lineText.search(CONSOLE_CALL)
+      // A call commented out is no call.
+      if (column === -1 || lineText.slice(0, column).includes('//')) continue
+      found.push({
+        file: input,
+        line: index + 1,
+        column,
+        lineText,
+        message:
+          'console does not exist in the sandbox, so this call throws; use api.log(value) or api.logError(value), which dev and the runtime show',
+      })
+      if (found.length === MAX_CONSOLE_WARNINGS) return found
+    }
+  }
+  return found
 }
 
 /** Lines the factory wrapper puts before the bundle. */

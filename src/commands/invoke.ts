@@ -56,6 +56,7 @@ times out or makes a blocked call.`
 
   private render(result: InvokeTriggerResult): void {
     const { output } = this
+    for (const warning of result.warnings ?? []) output.warn(warning)
     for (const call of result.calls) {
       const outcome = call.error ? `${call.error.code}: ${call.error.message}` : String(call.status)
       const line = `  → ${call.method} ${call.url} ${outcome} ${call.durationMs} ms`

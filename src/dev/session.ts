@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os'
 import {
   BuildError,
   createFunctionBuilder,
+  formatBuildProblem,
   type BuildProblem,
   type FunctionBuild,
   type FunctionBuilder,
@@ -135,11 +136,8 @@ interface FunctionState {
   dirty: boolean
   /** Changed files not yet reported in a `reload` event: several may fold into one build. */
   changed: Set<string>
-  /**
-   * The build under way is a retry after a file appeared nearby (it may be a module the failing
-   * build could not find): failing again the same way, it says nothing.
-   */
-  quietRetry?: boolean
+  /** While the function does not build: the next look at its files (see recheckWhileFailing). */
+  recheck?: ReturnType<typeof setTimeout>
 }
 
 export async function startDev(options: DevOptions): Promise<DevSession> {
@@ -269,15 +267,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
   egress.warm()
 
   const functions = new Map<string, FunctionState>()
-  async function rebuild(
-    name: string,
-    state: FunctionState,
-    changedFile?: string,
-    { retry = false } = {},
-  ): Promise<void> {
+  async function rebuild(name: string, state: FunctionState, changedFile?: string): Promise<void> {
     if (changedFile) state.changed.add(changedFile)
-    // Quiet only while nothing but retries asked for this build: a real change is always reported.
-    state.quietRetry = retry && (state.building === undefined || state.quietRetry === true)
     if (state.building) {
       state.dirty = true
       return state.building
@@ -287,6 +278,9 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       do {
         state.dirty = false
         const started = Date.now()
+        // What this attempt answers for: a file changed while it runs waits for the next attempt,
+        // else a failing attempt would forget it and the next, succeeding, say nothing.
+        const attempted = [...state.changed]
         try {
           // With a source map: a thrown error is shown where it is in the project's files.
           state.builder ??= createFunctionBuilder({ root, entry: state.entry, sourceMap: true })
@@ -308,9 +302,12 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
             watchDirectoryOf(input)
             state.inputs.add(input)
           }
-          for (const file of state.changed)
+          for (const file of attempted) {
+            state.changed.delete(file)
             emit({ type: 'reload', what: 'function', file, function: name, durationMs: Date.now() - started })
-          state.changed.clear()
+          }
+          for (const warning of build.warnings ?? [])
+            emit({ type: 'warning', message: formatBuildProblem(warning).trimStart() })
         } catch (error) {
           if (!(error instanceof BuildError)) throw error
           // An editor may still be writing the file: if it changes within a moment, build again
@@ -319,9 +316,11 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
             state.dirty = true
             continue
           }
-          const repeated = state.quietRetry === true && state.error?.message === error.message
+          // The error on screen already, from an earlier attempt, is not said again.
+          const repeated = state.error?.message === error.message
           state.error = error
-          state.changed.clear()
+          for (const file of attempted) state.changed.delete(file)
+          recheckWhileFailing(name, state, started)
           if (!repeated) {
             emit({
               type: 'build.error',
@@ -339,10 +338,31 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     return state.building
   }
 
+  // A watcher can miss an event (a file deleted and written again within a moment, on a busy
+  // machine), and a function that does not build must not stay broken for that: until it builds,
+  // its files are also looked at every FAILING_RECHECK_MS, and one written since its last
+  // attempt started is built again.
+  let closing = false
+  function recheckWhileFailing(name: string, state: FunctionState, since: number): void {
+    clearTimeout(state.recheck)
+    // Only while dev runs, the function is still there, and still does not build.
+    const wanted = () => !closing && functions.get(name) === state && state.error !== undefined
+    state.recheck = setTimeout(() => {
+      if (!wanted()) return
+      void writtenSince(state.inputs, since).then((file) => {
+        if (!wanted()) return
+        if (file === undefined) recheckWhileFailing(name, state, since)
+        else void rebuild(name, state, shown(file))
+      })
+    }, FAILING_RECHECK_MS)
+    state.recheck.unref()
+  }
+
   async function syncFunctions(current: ProjectConfig, reason?: string): Promise<void> {
     for (const [name, state] of functions) {
       if (current.functions[name]?.entry !== state.entry) {
         functions.delete(name)
+        clearTimeout(state.recheck)
         await (await state.builder)?.dispose()
       }
     }
@@ -664,7 +684,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     const failing = [...functions].filter(([, state]) => state.error !== undefined)
     if (failing.length === 0) return
     void settledSize(path).then(() => {
-      for (const [name, state] of failing) void rebuild(name, state, shown(path), { retry: true })
+      for (const [name, state] of failing) void rebuild(name, state, shown(path))
     })
   }
   const onWritten = (path: string) => (watchedFiles().has(path) ? onChange(path) : onOtherFile(path))
@@ -732,8 +752,10 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       // Console pages keep an event stream open: ended first, so the server drains requests only.
       devConsole.close()
       await server.close(graceMs)
+      closing = true
       clearTimeout(warmUp)
       for (const timer of trailing.values()) clearTimeout(timer)
+      for (const state of functions.values()) clearTimeout(state.recheck)
       await Promise.all([
         watcher?.close(),
         pool.close(),
@@ -748,6 +770,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
 const WARM_UP_DELAY_MS = 150
 /** Longer than chokidar's 50 ms change throttle. */
 const TRAILING_CHECK_MS = 80
+/** How often the files of a function that does not build are looked at, besides the watcher. */
+const FAILING_RECHECK_MS = 250
 /** How long a file that fails to parse may still be changing (an editor mid-write). */
 const SETTLE_MS = 60
 
@@ -796,6 +820,20 @@ async function changedDuring(paths: Iterable<string>, since: number): Promise<bo
     ),
   )
   return found.includes(true)
+}
+
+/** The first of these files written after `since` (ms), if any (a missing one is not). */
+async function writtenSince(paths: Iterable<string>, since: number): Promise<string | undefined> {
+  const times = await Promise.all(
+    [...paths].map((path) =>
+      stat(path).then(
+        (info) => info.mtimeMs,
+        () => 0,
+      ),
+    ),
+  )
+  const index = times.findIndex((mtime) => mtime > since)
+  return index === -1 ? undefined : [...paths][index]
 }
 
 /** Did any of these files change after `since` (ms), looking again after `waitMs`? */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { join, relative } from 'node:path'
 import { buildFunctionCached } from '../build/cache.js'
 import { stackLines } from '../build/source-map.js'
+import { formatBuildProblem } from '../build/bundle.js'
 import { createLazyEgressClient } from '../egress/lazy.js'
 import { createCallHandler } from '../sandbox/bridge.js'
 import { resultOf, runInvocation, type InvocationReport } from '../sandbox/engine.js'
@@ -27,6 +28,8 @@ export interface InvokeTriggerOptions extends LoadOptions {
 export interface InvokeTriggerResult extends Omit<InvocationReport, 'resultJson' | 'error'> {
   /** What run() returned (when ok). */
   result?: unknown
+  /** What the build found worth saying (a `console.log` call), as printed. */
+  warnings?: string[]
   /** Why it failed; `stack`: where a thrown error came from, in the project's files. */
   error?: { code: string; message: string; status: number; stack?: string[] }
   trigger: string
@@ -98,6 +101,9 @@ export async function invokeTrigger(options: InvokeTriggerOptions): Promise<Invo
       : []
     return {
       ...rest,
+      ...(build.warnings
+        ? { warnings: build.warnings.map((warning) => formatBuildProblem(warning).trimStart()) }
+        : {}),
       ...(error === undefined
         ? {}
         : {

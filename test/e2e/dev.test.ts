@@ -805,6 +805,82 @@ export async function run() { return { version: ${version}, label } }
     },
     T,
   )
+
+  it(
+    'a console call (the sandbox has none): a warning with its file, line and what to use instead, on the build that has it',
+    async () => {
+      await writeProject({
+        files: { 'functions/hot.js': 'async function run() { return { version: 1 } }\n' },
+        functions: { hot: 'functions/hot.js' },
+        triggers: { hot: { function: 'hot' } },
+      })
+      const dev = await startDev()
+      const since = await edit(
+        dev,
+        'functions/hot.js',
+        "async function run() {\n  console.log('debugging')\n  return { version: 2 }\n}\n",
+      )
+      await dev.next('reload', (event) => event.file === 'functions/hot.js', since)
+      const warning = await dev.next('warning', () => true, since)
+      expect(warning.message).toBe(
+        "functions/hot.js:2:3: console does not exist in the sandbox, so this call throws; use api.log(value) or api.logError(value), which dev and the runtime show\n      console.log('debugging')\n      ^",
+      )
+      // As said: the call throws, and the stack points at it.
+      const answer = await post(dev, 'hot')
+      expect(answer.status).toBe(500)
+      const end = await dev.next('invocation.end', (event) => event.requestId === answer.requestId, since)
+      expect(end.error?.stack).toEqual(['at run (functions/hot.js:2:11)'])
+    },
+    T,
+  )
+
+  it(
+    'while a function does not build, its files are looked at besides the watcher: a fix where dev does not watch (node_modules) is served too',
+    async () => {
+      await mkdir(join(app, 'node_modules/shout'), { recursive: true })
+      await writeFile(
+        join(app, 'node_modules/shout/package.json'),
+        '{ "name": "shout", "main": "index.js" }\n',
+      )
+      await writeFile(
+        join(app, 'node_modules/shout/index.js'),
+        'module.exports = (text) => text.toUpperCase()\n',
+      )
+      await writeProject({
+        files: {
+          'functions/hot.js':
+            "import shout from 'shout'\nexport async function run() { return shout('hi') }\n",
+        },
+        functions: { hot: 'functions/hot.js' },
+        triggers: { hot: { function: 'hot' } },
+      })
+      const dev = await startDev()
+      expect((await post(dev, 'hot')).body).toBe('HI')
+
+      // The package broken, then the function saved: its build fails on the package's file.
+      await writeFile(
+        join(app, 'node_modules/shout/index.js'),
+        'module.exports = (text) => text.toUpperCase(\n',
+      )
+      let since = await edit(
+        dev,
+        'functions/hot.js',
+        "import shout from 'shout'\nexport async function run() { return shout('hey') }\n",
+      )
+      const failed = await dev.next('build.error', (event) => event.function === 'hot', since)
+      expect(failed.message).toContain('node_modules/shout/index.js')
+      // Fixed where no watcher looks: the build is tried again, and the error is not said twice.
+      since = dev.mark()
+      await writeFile(
+        join(app, 'node_modules/shout/index.js'),
+        'module.exports = (text) => text.toUpperCase() + "!"\n',
+      )
+      await dev.next('reload', (event) => event.function === 'hot', since)
+      expect((await post(dev, 'hot')).body).toBe('HEY!')
+      expect(dev.events.slice(since).filter((event) => event.type === 'build.error')).toEqual([])
+    },
+    T,
+  )
 })
 
 describe('rapid saves (no pacing: a save right after the previous one must not be lost)', () => {

@@ -68,6 +68,32 @@ describe('function forms', () => {
     expect((await invoke(pool, build)).value).toBe('hello-world')
   })
 
+  it("names each console call in the project's own files (the sandbox has no console), not in its packages or comments", async () => {
+    const build = await buildSources({
+      'fn.ts': `import { helper } from './lib'
+import quiet from 'noisy'
+export async function run() {
+  // console.log('commented out')
+  console.log('here')
+  return helper() + quiet()
+}
+`,
+      'lib.ts': "export const helper = () => {\n    console.error('there')\n    return 1\n}\n",
+      'node_modules/noisy/package.json': '{ "name": "noisy", "version": "1.0.0", "main": "index.js" }',
+      'node_modules/noisy/index.js':
+        "module.exports = () => { if (typeof console === 'object') console.warn('x'); return 2 }",
+    })
+    const message =
+      'console does not exist in the sandbox, so this call throws; use api.log(value) or api.logError(value), which dev and the runtime show'
+    // In the order esbuild read the files: an imported module before the file importing it.
+    expect(build.warnings).toEqual([
+      { file: 'lib.ts', line: 2, column: 4, lineText: "    console.error('there')", message },
+      { file: 'fn.ts', line: 5, column: 2, lineText: "  console.log('here')", message },
+    ])
+    // Without a console call anywhere: no warnings, and no file read to look for one.
+    expect((await buildSources({ 'fn.js': 'async function run() { return 1 }' })).warnings).toBeUndefined()
+  })
+
   it('refuses a file without run() at build time', async () => {
     await expect(buildSources({ 'fn.js': 'async function main() {}' })).rejects.toMatchObject({
       code: 'BUILD_FAILED',
