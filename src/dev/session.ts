@@ -689,8 +689,6 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
   }
   const onWritten = (path: string) => (watchedFiles().has(path) ? onChange(path) : onOtherFile(path))
   watcher.on('change', onWritten).on('add', onWritten).on('unlink', onChange)
-  // A watched directory deleted and made again (seen where its parent is watched, as the project's
-  // root is) is watched anew, and the files dev needs that are already back in it are handled.
   // A new directory where dev watches, while a function does not build, may be where the module
   // it imports is about to be written (`./lib/util` before `lib/` existed): it is watched too, and
   // the failing builds are tried again now and once more a moment later, in case the file came
@@ -708,6 +706,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       }, TRAILING_CHECK_MS),
     )
   }
+  // A watched directory deleted and made again (seen where its parent is watched, as the project's
+  // root is) is watched anew, and the files dev needs that are already back in it are handled.
   watcher.on('addDir', (directory) => {
     if (!watchedDirectories.has(directory)) return onNewDirectory(directory)
     watcher!.unwatch(directory)
@@ -824,8 +824,9 @@ async function changedDuring(paths: Iterable<string>, since: number): Promise<bo
 
 /** The first of these files written after `since` (ms), if any (a missing one is not). */
 async function writtenSince(paths: Iterable<string>, since: number): Promise<string | undefined> {
+  const files = [...paths]
   const times = await Promise.all(
-    [...paths].map((path) =>
+    files.map((path) =>
       stat(path).then(
         (info) => info.mtimeMs,
         () => 0,
@@ -833,7 +834,7 @@ async function writtenSince(paths: Iterable<string>, since: number): Promise<str
     ),
   )
   const index = times.findIndex((mtime) => mtime > since)
-  return index === -1 ? undefined : [...paths][index]
+  return index === -1 ? undefined : files[index]
 }
 
 /** Did any of these files change after `since` (ms), looking again after `waitMs`? */
