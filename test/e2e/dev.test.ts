@@ -107,6 +107,16 @@ async function edit(dev: Dev, path: string, content: string): Promise<number> {
   return since
 }
 
+/** dev on a project of one trigger, `hot`, whose function returns `{ version: 1 }`. */
+async function startHotDev(): Promise<Dev> {
+  await writeProject({
+    files: { 'functions/hot.js': 'async function run() { return { version: 1 } }\n' },
+    functions: { hot: 'functions/hot.js' },
+    triggers: { hot: { function: 'hot' } },
+  })
+  return startDev()
+}
+
 async function setSecret(name: string, value: string): Promise<void> {
   const result = await sandbox.run(['secrets', 'set', name], { cwd: app, input: value })
   expect(result.exitCode, result.stderr).toBe(0)
@@ -757,12 +767,7 @@ export async function run() { return { version: ${version}, label } }
   it(
     'an import written before its module (in a directory that exists, then in a new one): a build error; other files written meanwhile add nothing; the module, once created, is served and watched',
     async () => {
-      await writeProject({
-        files: { 'functions/hot.js': 'async function run() { return { version: 1 } }\n' },
-        functions: { hot: 'functions/hot.js' },
-        triggers: { hot: { function: 'hot' } },
-      })
-      const dev = await startDev()
+      const dev = await startHotDev()
       let since = await edit(
         dev,
         'functions/hot.js',
@@ -809,12 +814,7 @@ export async function run() { return { version: ${version}, label } }
   it(
     'a console call (the sandbox has none): a warning with its file, line and what to use instead, on the build that has it',
     async () => {
-      await writeProject({
-        files: { 'functions/hot.js': 'async function run() { return { version: 1 } }\n' },
-        functions: { hot: 'functions/hot.js' },
-        triggers: { hot: { function: 'hot' } },
-      })
-      const dev = await startDev()
+      const dev = await startHotDev()
       const since = await edit(
         dev,
         'functions/hot.js',
