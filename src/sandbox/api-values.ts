@@ -3,6 +3,7 @@
  * bridge and the Cloudflare Worker runtime, so a function sees the same thing everywhere. Pure
  * ECMAScript: it runs under SES lockdown and on Workers alike.
  */
+import { FUNCTION_SOURCE_URL } from './factory.js'
 import type { CodeFrame } from './protocol.js'
 
 /** A request body as sent: strings as they are, anything else as JSON (with its content type). */
@@ -92,20 +93,23 @@ export function describeThrown(value: unknown): string {
 /** What an invocation whose file declares no `run` fails with (FUNCTION_NO_RUN). */
 /** At most this many frames of a thrown error's stack are kept. */
 const MAX_CODE_FRAMES = 10
+const CODE_POSITION = new RegExp(`^\\s*at (?:.* \\()?${FUNCTION_SOURCE_URL}:(\\d+):(\\d+)\\)?$`)
 
 /**
- * The frames of a V8 stack that lie in the function's code. The worker evaluates that code, so its
- * frames read `at name (eval at …, <anonymous>:line:column)`; the worker's own frames name a file.
+ * The frames of a V8 stack that lie in the function's code, which the build names with a
+ * sourceURL (`at name (centrali-function:line:column)`): the worker's own frames name its file, and
+ * other evaluated code (the worker's error classes, code the function evaluates) has no such name.
  */
 export function codeFrames(stack: unknown): CodeFrame[] {
   if (typeof stack !== 'string') return []
   const frames: CodeFrame[] = []
   for (const text of stack.split('\n')) {
-    const position = /^\s*at .*\beval at .*<anonymous>:(\d+):(\d+)\)?$/.exec(text)
+    const position = CODE_POSITION.exec(text)
     if (position === null) continue
     // A name is shown in a terminal: only what a function's name can look like is kept.
     const name = /^\s*at (?:async )?(?:new )?([\w$.<>[\]]+) \(/.exec(text)?.[1]
     frames.push({
+      // V8 calls an anonymous function of evaluated code `eval`.
       ...(name === undefined || name === 'eval' ? {} : { name }),
       line: Number(position[1]),
       column: Number(position[2]),

@@ -71,7 +71,12 @@ export const RUN_EXPORT = '__centraliRun'
 
 // On one line, so a source map of the bundle is shifted by whole lines (see build/bundle.ts).
 const FACTORY_HEAD = `(function (${FACTORY_PARAMETERS.join(', ')}) { let ${RUN_EXPORT}; const ${SET_RUN} = (run) => { ${RUN_EXPORT} = run };\n`
-const FACTORY_TAIL = `\nreturn ${RUN_EXPORT};\n})`
+/**
+ * The name the function's code goes by in stack traces, so a frame of it is told from every other
+ * evaluated code (the worker's error classes, code the function evaluates itself).
+ */
+export const FUNCTION_SOURCE_URL = 'centrali-function'
+const FACTORY_TAIL = `\nreturn ${RUN_EXPORT};\n})\n//# sourceURL=${FUNCTION_SOURCE_URL}`
 
 export function wrapInFactory(bundle: string): string {
   return `${FACTORY_HEAD}${bundle}${FACTORY_TAIL}`

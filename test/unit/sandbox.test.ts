@@ -498,16 +498,27 @@ export async function run() {
     expect(mapCodeFrames(await buildSources(files, 'fn.ts'), outcome.error!.frames!)).toEqual([])
   })
 
+  it("an upstream's error the function did not catch: the frame where it awaited the call, none of the worker's own", async () => {
+    const source =
+      "async function run() {\n  const answer = await api.httpGet('https://api.example.com/fail')\n  return answer\n}\n"
+    const build = await buildSources({ 'fn.js': source }, 'fn.js', { sourceMap: true })
+    const outcome = await invoke(pool, build)
+    expect(outcome.error).toMatchObject({ code: 'FUNCTION_ERROR', status: 500 })
+    expect(mapCodeFrames(build, outcome.error!.frames ?? [])).toEqual([
+      { name: 'run', file: 'fn.js', line: 2, column: source.split('\n')[1]!.indexOf('await') + 1 },
+    ])
+  })
+
   it('no frames for a thrown value that is not an Error, nor from a stack the function rewrote', async () => {
     expect((await runBody("throw 'plain text'")).error).toEqual({
       code: 'FUNCTION_ERROR',
       message: 'plain text',
       status: 500,
     })
-    // A stack is text the function can write: only what looks like a frame of its code is read,
-    // and a name only if it looks like one (it is printed in a terminal).
+    // A stack is text the function can write: only what looks like a frame of its code (named by
+    // the build's sourceURL) is read, and a name only if it looks like one (a terminal prints it).
     const rewritten = await runBody(
-      "const error = new Error('x'); error.stack = 'Error: x\\n    at \\u001b[31mred (eval at f, <anonymous>:1:2)\\n    at /etc/passwd:1:1'; throw error",
+      "const error = new Error('x'); error.stack = 'Error: x\\n    at \\u001b[31mred (centrali-function:1:2)\\n    at other (eval at f, <anonymous>:3:4)\\n    at /etc/passwd:1:1'; throw error",
     )
     expect(rewritten.error!.frames).toEqual([{ line: 1, column: 2 }])
   })
