@@ -162,26 +162,34 @@ async function findConsoleCalls(
   root: string,
 ): Promise<BuildProblem[]> {
   if (!CONSOLE_CALL.test(bundle)) return []
+  const ownFiles = inputs.filter((input) => !input.split(/[\\/]/).includes('node_modules'))
   const found: BuildProblem[] = []
-  for (const input of inputs) {
-    if (input.split(/[\\/]/).includes('node_modules')) continue
-    const lines = (await readFile(resolve(root, input), 'utf8').catch(() => '')).split('\n')
-    for (const [index, lineText] of lines.entries()) {
-      const column = lineText.search(CONSOLE_CALL)
-      // A call commented out is no call.
-      if (column === -1 || lineText.slice(0, column).includes('//')) continue
-      found.push({
-        file: input,
-        line: index + 1,
-        column,
-        lineText,
-        message:
-          'console does not exist in the sandbox, so this call throws; use api.log(value) or api.logError(value), which dev and the runtime show',
-      })
-      if (found.length === MAX_CONSOLE_WARNINGS) return found
-    }
+  for await (const at of linesMatching(CONSOLE_CALL, ownFiles, root)) {
+    // A call commented out is no call.
+    if (at.lineText.slice(0, at.column).includes('//')) continue
+    found.push({
+      ...at,
+      message:
+        'console does not exist in the sandbox, so this call throws; use api.log(value) or api.logError(value), which dev and the runtime show',
+    })
+    if (found.length === MAX_CONSOLE_WARNINGS) break
   }
   return found
+}
+
+/** Each line where `pattern` occurs in the files a build read, in the order esbuild read them. */
+async function* linesMatching(
+  pattern: RegExp,
+  inputs: readonly string[],
+  root: string,
+): AsyncGenerator<Required<Omit<BuildProblem, 'message'>>> {
+  for (const input of inputs) {
+    const text = await readFile(resolve(root, input), 'utf8').catch(() => '')
+    for (const [index, lineText] of text.split('\n').entries()) {
+      const column = lineText.search(pattern)
+      if (column !== -1) yield { file: input, line: index + 1, column, lineText }
+    }
+  }
 }
 
 /** Lines the factory wrapper puts before the bundle. */
@@ -237,16 +245,13 @@ async function refuseSesRejectedText(
   const problems: BuildProblem[] = []
   for (const { pattern, what, fix } of found) {
     const message = `the sandbox refuses source text containing ${what}, even inside a string or comment; ${fix}`
-    for (const input of inputs) {
-      const text = await readFile(resolve(options.root, input), 'utf8').catch(() => '')
-      const lines = text.split('\n')
-      const line = lines.findIndex((candidate) => pattern.test(candidate))
-      if (line === -1) continue
-      const column = lines[line]!.search(pattern)
-      problems.push({ file: input, line: line + 1, column, lineText: lines[line]!, message })
+    // The first place it occurs, when a file (rather than esbuild's own code) holds it.
+    let first: BuildProblem = { message }
+    for await (const at of linesMatching(pattern, inputs, options.root)) {
+      first = { ...at, message }
       break
     }
-    if (problems.length === 0) problems.push({ message })
+    problems.push(first)
   }
   throw new BuildError(options.entry, problems)
 }

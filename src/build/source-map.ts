@@ -46,7 +46,7 @@ export function mapCodeFrames(build: FunctionBuild, frames: readonly CodeFrame[]
 export function stackLines(
   build: FunctionBuild,
   frames: readonly CodeFrame[],
-  shown: (file: string) => string = (file) => file,
+  shown: (file: string) => string,
 ): string[] {
   return mapCodeFrames(build, frames).map(({ name, file, line, column }) => {
     const where = `${shown(file)}:${line}:${column}`

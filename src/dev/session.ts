@@ -662,8 +662,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       (info) => info.mtimeMs,
       () => -1,
     )
+  /** A file dev needs (see watchedFiles) was written or deleted. */
   const onChange = (path: string) => {
-    if (!watchedFiles().has(path)) return
     void mtimeOf(path).then((mtime) => handledMtime.set(path, mtime))
     dispatch(path)
     clearTimeout(trailing.get(path))
@@ -688,7 +688,10 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     })
   }
   const onWritten = (path: string) => (watchedFiles().has(path) ? onChange(path) : onOtherFile(path))
-  watcher.on('change', onWritten).on('add', onWritten).on('unlink', onChange)
+  watcher
+    .on('change', onWritten)
+    .on('add', onWritten)
+    .on('unlink', (path) => watchedFiles().has(path) && onChange(path))
   // A new directory where dev watches, while a function does not build, may be where the module
   // it imports is about to be written (`./lib/util` before `lib/` existed): it is watched too, and
   // the failing builds are tried again now and once more a moment later, in case the file came
