@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { CLI, createSandbox, type Sandbox } from '../helpers/cli.js'
 import { request, type Answer } from '../helpers/http.js'
 import { readLines } from '../helpers/lines.js'
-import { killAll } from '../helpers/processes.js'
+import { hotFunction, hotLib } from '../helpers/hot-function.js'
+import { endAll } from '../helpers/processes.js'
 import { until } from '../helpers/until.js'
 import { startUpstream, type Reply, type Seen, type Upstream } from '../helpers/upstream.js'
 
@@ -23,8 +24,8 @@ const ESC = '\u001B'
 
 let sandbox: Sandbox
 let app: string
-let processes: ResultPromise[] = []
-let upstreams: Upstream[] = []
+const processes: ResultPromise[] = []
+const upstreams: Upstream[] = []
 
 beforeEach(async () => {
   sandbox = await createSandbox()
@@ -34,10 +35,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   // Always: no dev process outlives its test, whatever happened in it.
-  await killAll(processes)
-  processes = []
-  await Promise.all(upstreams.map((upstream) => upstream.close()))
-  upstreams = []
+  await endAll(processes, upstreams)
   await sandbox.cleanup()
 })
 
@@ -409,15 +407,8 @@ describe('hot reload', () => {
   it(
     'a save of the function, then of a module it imports: "reloaded functions/<file> in N ms" for each',
     async () => {
-      const hot = (version: number) => `import { label } from './lib'
-
-export async function run() {
-  const version: number = ${version}
-  return { version, label }
-}
-`
       await writeProject({
-        files: { 'functions/hot.ts': hot(1), 'functions/lib.ts': `export const label: string = 'a'\n` },
+        files: { 'functions/hot.ts': hotFunction(1), 'functions/lib.ts': hotLib('a') },
         triggers: { hot: { entry: 'functions/hot.ts' } },
       })
       const dev = await startHumanDev(PLAIN)
@@ -425,7 +416,7 @@ export async function run() {
       const reloaded = (file: string) => (line: string) => line.startsWith(`reloaded ${file} `)
 
       let since = dev.mark()
-      await writeFile(join(app, 'functions/hot.ts'), hot(2))
+      await writeFile(join(app, 'functions/hot.ts'), hotFunction(2))
       const first = await dev.waitLine(reloaded('functions/hot.ts'), since)
       expect(dev.lines[first]).toMatch(/^reloaded functions\/hot\.ts in \d+ ms$/)
       expect(Number(/in (\d+) ms$/.exec(dev.lines[first]!)![1])).toBeLessThan(WAIT)
@@ -434,7 +425,7 @@ export async function run() {
       // At least 100 ms after the first save (chokidar folds saves of one path within 50 ms).
       await new Promise((resolve) => setTimeout(resolve, 100))
       since = dev.mark()
-      await writeFile(join(app, 'functions/lib.ts'), `export const label: string = 'b'\n`)
+      await writeFile(join(app, 'functions/lib.ts'), hotLib('b'))
       const second = await dev.waitLine(reloaded('functions/lib.ts'), since)
       expect(dev.lines[second]).toMatch(/^reloaded functions\/lib\.ts in \d+ ms$/)
       expect((await post(dev, 'hot')).body).toEqual({ version: 2, label: 'b' })

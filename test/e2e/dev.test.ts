@@ -10,7 +10,8 @@ import type { DevEvent } from '../../src/dev/session.js'
 import { CLI, createSandbox, type Sandbox } from '../helpers/cli.js'
 import { errorCode, errorMessage, portAccepts, request, type Answer } from '../helpers/http.js'
 import { readLines } from '../helpers/lines.js'
-import { killAll } from '../helpers/processes.js'
+import { hotFunction, hotLib } from '../helpers/hot-function.js'
+import { endAll } from '../helpers/processes.js'
 import { until } from '../helpers/until.js'
 import { startUpstream, type Reply, type Seen, type Upstream } from '../helpers/upstream.js'
 
@@ -29,8 +30,8 @@ type EventOf<K extends DevEvent['type']> = Extract<DevEvent, { type: K }>
 
 let sandbox: Sandbox
 let app: string
-let processes: ResultPromise[] = []
-let upstreams: Upstream[] = []
+const processes: ResultPromise[] = []
+const upstreams: Upstream[] = []
 let badLines: string[] = []
 /** When the test last wrote each watched file (see `edit`). */
 let written = new Map<string, number>()
@@ -45,10 +46,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   // Always: no dev process outlives its test, whatever happened in it.
-  await killAll(processes)
-  processes = []
-  await Promise.all(upstreams.map((upstream) => upstream.close()))
-  upstreams = []
+  await endAll(processes, upstreams)
   await sandbox.cleanup()
   // --json stdout is NDJSON and nothing else.
   expect(badLines).toEqual([])
@@ -616,15 +614,8 @@ describe('hot reload', () => {
   it(
     'the function, a module it imports, a syntax error (stale build served) and its fix',
     async () => {
-      const hot = (version: number) => `import { label } from './lib'
-
-export async function run() {
-  const version: number = ${version}
-  return { version, label }
-}
-`
       await writeProject({
-        files: { 'functions/hot.ts': hot(1), 'functions/lib.ts': `export const label: string = 'a'\n` },
+        files: { 'functions/hot.ts': hotFunction(1), 'functions/lib.ts': hotLib('a') },
         functions: { hot: 'functions/hot.ts' },
         triggers: { hot: { function: 'hot' } },
       })
@@ -634,14 +625,14 @@ export async function run() {
       expect(first.headers.get('x-centrali-build')).toBeNull()
 
       // The function file.
-      let since = await edit(dev, 'functions/hot.ts', hot(2))
+      let since = await edit(dev, 'functions/hot.ts', hotFunction(2))
       const reload = await dev.next('reload', (event) => event.file === 'functions/hot.ts', since)
       expect(reload).toMatchObject({ what: 'function', function: 'hot' })
       expect(reload.durationMs).toBeGreaterThanOrEqual(0)
       expect((await post(dev, 'hot')).body).toEqual({ version: 2, label: 'a' })
 
       // A module it imports.
-      since = await edit(dev, 'functions/lib.ts', `export const label: string = 'b'\n`)
+      since = await edit(dev, 'functions/lib.ts', hotLib('b'))
       expect(await dev.next('reload', (event) => event.file === 'functions/lib.ts', since)).toMatchObject({
         what: 'function',
         function: 'hot',
@@ -649,7 +640,7 @@ export async function run() {
       expect((await post(dev, 'hot')).body).toEqual({ version: 2, label: 'b' })
 
       // A syntax error on line 4: reported with file:line, the last good build keeps serving.
-      since = await edit(dev, 'functions/hot.ts', hot(3).replace('= 3', '= = 3'))
+      since = await edit(dev, 'functions/hot.ts', hotFunction(3).replace('= 3', '= = 3'))
       const broken = await dev.next('build.error', (event) => event.function === 'hot', since)
       // The column of the second '=', and a code frame pointing at it.
       const brokenLine = '  const version: number = = 3'
@@ -673,7 +664,7 @@ export async function run() {
       expect(afterError.filter((event) => event.type === 'reload')).toEqual([])
 
       // The fix recovers by itself.
-      since = await edit(dev, 'functions/hot.ts', hot(3))
+      since = await edit(dev, 'functions/hot.ts', hotFunction(3))
       await dev.next('reload', (event) => event.file === 'functions/hot.ts', since)
       const fixed = await post(dev, 'hot')
       expect(fixed.body).toEqual({ version: 3, label: 'b' })

@@ -12,7 +12,7 @@ import type { ServeEvent } from '../../src/runtime/server.js'
 import type { Manifest, UploadRequest, VersionInfo, VersionList } from '../../src/runtime/protocol.js'
 import { errorCode, errorMessage, portAccepts, request, type Answer } from '../helpers/http.js'
 import { readLines } from '../helpers/lines.js'
-import { killAll } from '../helpers/processes.js'
+import { endAll } from '../helpers/processes.js'
 import { until } from '../helpers/until.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 import { CLI, createSandbox, type Sandbox } from '../helpers/cli.js'
@@ -31,8 +31,8 @@ const REQUEST_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 
 let sandbox: Sandbox
 let dataDir: string
-let processes: ResultPromise[] = []
-let upstreams: Upstream[] = []
+const processes: ResultPromise[] = []
+const upstreams: Upstream[] = []
 let badLines: string[] = []
 
 beforeEach(async () => {
@@ -42,10 +42,7 @@ beforeEach(async () => {
 })
 
 afterEach(async () => {
-  await killAll(processes)
-  processes = []
-  await Promise.all(upstreams.map((upstream) => upstream.close()))
-  upstreams = []
+  await endAll(processes, upstreams)
   await sandbox.cleanup()
   // --json stdout is NDJSON and nothing else.
   expect(badLines).toEqual([])

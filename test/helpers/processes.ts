@@ -6,3 +6,17 @@ export async function killAll(children: readonly ResultPromise[]): Promise<void>
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   await Promise.all(children.map((child) => child.catch(() => undefined)))
 }
+
+/**
+ * After each test: ends the children it left running and closes its upstreams, then empties both
+ * lists for the next test.
+ */
+export async function endAll(
+  children: ResultPromise[],
+  servers: { close(): Promise<void> }[],
+): Promise<void> {
+  await killAll(children)
+  children.length = 0
+  await Promise.all(servers.map((server) => server.close()))
+  servers.length = 0
+}
