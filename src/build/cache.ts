@@ -1,9 +1,16 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { mkdir, readFile, stat } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { writeFileAtomic } from '../shared/atomic-write.js'
+import {
+  firstChanged,
+  sameStamp,
+  stampFiles,
+  type FileStamp,
+  type FileStamps,
+} from '../shared/file-stamps.js'
 import { packageRoot } from '../shared/package-root.js'
 import { buildFunction, type BuildOptions, type FunctionBuild } from './bundle.js'
 
@@ -15,7 +22,7 @@ import { buildFunction, type BuildOptions, type FunctionBuild } from './bundle.j
  */
 interface CacheEntry {
   version: typeof CACHE_VERSION
-  inputs: { path: string; size: number; mtimeMs: number }[]
+  inputs: ({ path: string } & FileStamp)[]
   build: FunctionBuild
 }
 
@@ -32,7 +39,9 @@ export async function buildFunctionCached(
   if (cached) return cached
   const startedAt = Date.now()
   const build = await buildFunction(options)
-  await writeCachedBuild(options, build, startedAt)
+  const inputs = await stampFiles(build.inputs)
+  // A file written while esbuild ran may have been read before the write: such a build is not kept.
+  if (firstChanged(new Map(), inputs, startedAt) === undefined) await writeCachedBuild(options, build, inputs)
   return build
 }
 
@@ -44,23 +53,25 @@ export async function readCachedBuild(
   return cached && (await unchanged(cached.inputs)) ? cached.build : undefined
 }
 
-/** Nothing is written if an input changed after `startedAt` (ms): the build may predate it. */
+/**
+ * Keeps `build`, valid while its inputs keep the stamps in `inputs`: stamps the caller took after
+ * the build and knows to be of the content esbuild read.
+ */
 export async function writeCachedBuild(
   options: BuildOptions & { cacheDir: string },
   build: FunctionBuild,
-  startedAt = Infinity,
+  inputs: FileStamps,
 ): Promise<void> {
-  const inputs = await Promise.all(
-    build.inputs.map(async (path) => {
-      const info = await stat(path)
-      return { path, size: info.size, mtimeMs: info.mtimeMs }
-    }),
-  )
-  if (inputs.some((input) => input.mtimeMs > startedAt)) return
+  const entries: CacheEntry['inputs'] = []
+  for (const path of build.inputs) {
+    const stamp = inputs.get(path)
+    if (stamp === undefined) return // gone since: nothing to keep
+    entries.push({ path, size: stamp.size, mtimeMs: stamp.mtimeMs })
+  }
   await mkdir(options.cacheDir, { recursive: true })
   await writeFileAtomic(
     cacheFile(options),
-    JSON.stringify({ version: CACHE_VERSION, inputs, build } satisfies CacheEntry),
+    JSON.stringify({ version: CACHE_VERSION, inputs: entries, build } satisfies CacheEntry),
   )
 }
 
@@ -95,12 +106,6 @@ async function readEntry(file: string): Promise<CacheEntry | undefined> {
 }
 
 async function unchanged(inputs: CacheEntry['inputs']): Promise<boolean> {
-  try {
-    const current = await Promise.all(inputs.map((input) => stat(input.path)))
-    return current.every(
-      (info, index) => info.size === inputs[index]!.size && info.mtimeMs === inputs[index]!.mtimeMs,
-    )
-  } catch {
-    return false
-  }
+  const current = await stampFiles(inputs.map((input) => input.path))
+  return inputs.every((input) => sameStamp(current.get(input.path), input))
 }

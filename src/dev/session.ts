@@ -24,6 +24,13 @@ import { installSchema } from '../project/schema-file.js'
 import { DEV_PORT } from '../project/init.js'
 import { SECRETS_FILE, createTriggerParamsResolver } from '../project/secrets.js'
 import { readCachedBuild, writeCachedBuild } from '../build/cache.js'
+import {
+  firstChanged,
+  sameStamp,
+  stampFiles,
+  type FileStamp,
+  type FileStamps,
+} from '../shared/file-stamps.js'
 import { stackLines } from '../build/source-map.js'
 import { BUILD_CACHE_DIR, MAX_OUTBOUND_CALLS } from '../project/invoke.js'
 import { createCallHandler } from '../sandbox/bridge.js'
@@ -281,6 +288,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
         // What this attempt answers for: a file changed while it runs waits for the next attempt,
         // else a failing attempt would forget it and the next, succeeding, say nothing.
         const attempted = [...state.changed]
+        // The inputs as they were before esbuild read them, to tell a write made while it ran.
+        const before = await stampFiles(state.inputs)
         try {
           // With a source map: a thrown error is shown where it is in the project's files.
           state.builder ??= createFunctionBuilder({ root, entry: state.entry, sourceMap: true })
@@ -288,7 +297,11 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
           // Any input (not only the one that changed) may have been read mid-write, truncated to
           // nothing: such a build must not become the last good one. Bounded, since an imported file
           // can also be empty on purpose.
-          if (unsettledRetries < 3 && (await changedDuring(build.inputs, started))) {
+          const after = await stampFiles(build.inputs)
+          const unsettled =
+            firstChanged(before, after, started) !== undefined ||
+            [...after.values()].some((stamp) => stamp === undefined || stamp.size === 0)
+          if (unsettled && unsettledRetries < 3) {
             unsettledRetries++
             state.dirty = true
             await new Promise((resolve) => setTimeout(resolve, SETTLE_MS / 2))
@@ -297,7 +310,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
           state.build = build
           state.error = undefined
           // The next start of dev (or `centrali invoke`) serves this build without starting esbuild.
-          void writeCachedBuild({ root, entry: state.entry, cacheDir }, build, started).catch(() => undefined)
+          if (!unsettled)
+            void writeCachedBuild({ root, entry: state.entry, cacheDir }, build, after).catch(() => undefined)
           for (const input of state.build.inputs) {
             watchDirectoryOf(input)
             state.inputs.add(input)
@@ -312,7 +326,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
           if (!(error instanceof BuildError)) throw error
           // An editor may still be writing the file: if it changes within a moment, build again
           // instead of reporting an error about half a file.
-          if (await changedWithin(state.inputs, SETTLE_MS, started)) {
+          await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
+          if (firstChanged(before, await stampFiles(state.inputs), started) !== undefined) {
             state.dirty = true
             continue
           }
@@ -320,7 +335,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
           const repeated = state.error?.message === error.message
           state.error = error
           for (const file of attempted) state.changed.delete(file)
-          recheckWhileFailing(name, state, started)
+          recheckWhileFailing(name, state, before)
           if (!repeated) {
             emit({
               type: 'build.error',
@@ -340,18 +355,19 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
 
   // A watcher can miss an event (a file deleted and written again within a moment, on a busy
   // machine), and a function that does not build must not stay broken for that: until it builds,
-  // its files are also looked at every FAILING_RECHECK_MS, and one written since its last
-  // attempt started is built again.
+  // its files are also looked at every FAILING_RECHECK_MS, and one changed since its last
+  // attempt started (`before`, their stamps then) is built again.
   let closing = false
-  function recheckWhileFailing(name: string, state: FunctionState, since: number): void {
+  function recheckWhileFailing(name: string, state: FunctionState, before: FileStamps): void {
     clearTimeout(state.recheck)
     // Only while dev runs, the function is still there, and still does not build.
     const wanted = () => !closing && functions.get(name) === state && state.error !== undefined
     state.recheck = setTimeout(() => {
       if (!wanted()) return
-      void writtenSince(state.inputs, since).then((file) => {
+      void stampFiles(before.keys()).then((now) => {
         if (!wanted()) return
-        if (file === undefined) recheckWhileFailing(name, state, since)
+        const file = firstChanged(before, now, 0)
+        if (file === undefined) recheckWhileFailing(name, state, before)
         else void rebuild(name, state, shown(file))
       })
     }, FAILING_RECHECK_MS)
@@ -655,24 +671,20 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
   // chokidar drops a 'change' that comes within 50 ms of the previous one for the same file (a
   // formatter rewriting on save does exactly that), so each change is checked again a little later:
   // if the file moved on since it was handled, it is handled again.
-  const handledMtime = new Map<string, number>()
+  const handledStamp = new Map<string, FileStamp | undefined>()
   const trailing = new Map<string, ReturnType<typeof setTimeout>>()
-  const mtimeOf = (path: string) =>
-    stat(path).then(
-      (info) => info.mtimeMs,
-      () => -1,
-    )
+  const stampOf = async (path: string) => (await stampFiles([path])).get(path)
   /** A file dev needs (see watchedFiles) was written or deleted. */
   const onChange = (path: string) => {
-    void mtimeOf(path).then((mtime) => handledMtime.set(path, mtime))
+    void stampOf(path).then((stamp) => handledStamp.set(path, stamp))
     dispatch(path)
     clearTimeout(trailing.get(path))
     trailing.set(
       path,
       setTimeout(() => {
         trailing.delete(path)
-        void mtimeOf(path).then((mtime) => {
-          if (mtime !== handledMtime.get(path)) onChange(path)
+        void stampOf(path).then((stamp) => {
+          if (!sameStamp(stamp, handledStamp.get(path))) onChange(path)
         })
       }, TRAILING_CHECK_MS),
     )
@@ -810,48 +822,6 @@ async function settledSize(path: string): Promise<void> {
     if (size !== 0) return
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS / 2))
   }
-}
-
-/** Is any of these files empty, or was it written after `since` (ms)? */
-async function changedDuring(paths: Iterable<string>, since: number): Promise<boolean> {
-  const found = await Promise.all(
-    [...paths].map((path) =>
-      stat(path).then(
-        (info) => info.size === 0 || info.mtimeMs > since,
-        () => true,
-      ),
-    ),
-  )
-  return found.includes(true)
-}
-
-/** The first of these files written after `since` (ms), if any (a missing one is not). */
-async function writtenSince(paths: Iterable<string>, since: number): Promise<string | undefined> {
-  const files = [...paths]
-  const times = await Promise.all(
-    files.map((path) =>
-      stat(path).then(
-        (info) => info.mtimeMs,
-        () => 0,
-      ),
-    ),
-  )
-  const index = times.findIndex((mtime) => mtime > since)
-  return index === -1 ? undefined : files[index]
-}
-
-/** Did any of these files change after `since` (ms), looking again after `waitMs`? */
-async function changedWithin(paths: ReadonlySet<string>, waitMs: number, since: number): Promise<boolean> {
-  await new Promise((resolve) => setTimeout(resolve, waitMs))
-  const times = await Promise.all(
-    [...paths].map((path) =>
-      stat(path).then(
-        (info) => info.mtimeMs,
-        () => 0,
-      ),
-    ),
-  )
-  return times.some((mtime) => mtime > since)
 }
 
 function logEvent(requestId: string, trigger: string, log: LogRecord): DevEvent {
