@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises'
+import { readdir, stat } from 'node:fs/promises'
 import { dirname, join, relative, sep } from 'node:path'
 import type { FSWatcher } from 'chokidar'
 import { availableParallelism } from 'node:os'
@@ -707,10 +707,21 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
   // A new directory where dev watches, while a function does not build, may be where the module
   // it imports is about to be written (`./lib/util` before `lib/` existed): it is watched too, and
   // the failing builds are tried again now and once more a moment later, in case the file came
-  // before the watch.
-  const onNewDirectory = (directory: string) => {
+  // before the watch. So are the directories made in it before its watch began (`mkdir -p lib/a`).
+  const onNewDirectory = (directory: string, depth = 0) => {
     if (![...functions.values()].some((state) => state.error !== undefined)) return
     watchDirectory(directory)
+    if (depth < NEW_DIRECTORY_DEPTH) {
+      void readdir(directory, { withFileTypes: true }).then(
+        (entries) => {
+          for (const entry of entries) {
+            if (entry.isDirectory() && !entry.name.startsWith('.') && entry.name !== 'node_modules')
+              onNewDirectory(join(directory, entry.name), depth + 1)
+          }
+        },
+        () => undefined, // gone again
+      )
+    }
     onOtherFile(directory)
     clearTimeout(trailing.get(directory))
     trailing.set(
@@ -785,6 +796,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
 const WARM_UP_DELAY_MS = 150
 /** Longer than chokidar's 50 ms change throttle. */
 const TRAILING_CHECK_MS = 80
+/** How deep, in a directory made while a function does not build, the directories already in it are watched. */
+const NEW_DIRECTORY_DEPTH = 4
 /** How often the files of a function that does not build are looked at, besides the watcher. */
 const FAILING_RECHECK_MS = 250
 /** How long a file that fails to parse may still be changing (an editor mid-write). */

@@ -556,7 +556,8 @@ describe('CORS', () => {
       const refused = await dev.next('cors.refused', (event) => event.trigger === 'echo', since)
       expect(refused).toMatchObject({
         origin: 'http://evil.test',
-        reason: "http://evil.test is not in the trigger's cors.origins (http://app.test, http://other.test)",
+        reason:
+          'http://evil.test is not one of the origins allowed to call this trigger (http://app.test, http://other.test)',
         fix: 'add "http://evil.test" to triggers.echo.cors.origins in centrali.json, or start dev with --cors http://evil.test',
       })
       const foreignPreflight = await request(endpoint('echo'), {
@@ -756,7 +757,7 @@ export async function run() { return { version: ${version}, label } }
   )
 
   it(
-    'an import written before its module (in a directory that exists, then in a new one): a build error; other files written meanwhile add nothing; the module, once created, is served and watched',
+    'an import written before its module (in a directory that exists, then in a new one, then two levels down): a build error; other files written meanwhile add nothing; the module, once created, is served and watched',
     async () => {
       const dev = await startHotDev()
       let since = await edit(
@@ -798,6 +799,20 @@ export async function run() { return { version: ${version}, label } }
       since = await edit(dev, 'functions/lib/extra.js', 'export const extra = false\n')
       await dev.next('reload', (event) => event.file === 'functions/lib/extra.js', since)
       expect((await post(dev, 'hot')).body).toEqual({ version: 3, extra: false })
+
+      // Two levels of new directory at once (`mkdir -p`), the module written a while later.
+      since = await edit(
+        dev,
+        'functions/hot.js',
+        `import { version } from './version.js'\nimport { deep } from './deep/er/deep.js'\nexport async function run() { return { version, deep } }\n`,
+      )
+      await dev.next('build.error', (event) => event.function === 'hot', since)
+      await mkdir(join(app, 'functions/deep/er'), { recursive: true })
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      since = dev.mark()
+      await writeFile(join(app, 'functions/deep/er/deep.js'), 'export const deep = 2\n')
+      await dev.next('reload', (event) => event.function === 'hot', since)
+      expect((await post(dev, 'hot')).body).toEqual({ version: 3, deep: 2 })
     },
     T,
   )
