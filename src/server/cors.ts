@@ -32,7 +32,7 @@ export function decideCors(
   if (!wildcard && !policy.origins.includes(origin)) {
     return {
       allowed: false,
-      reason: `${origin} is not in the trigger's cors.origins (${policy.origins.join(', ')})`,
+      reason: `${origin} is not one of the origins allowed to call this trigger (${policy.origins.join(', ')})`,
     }
   }
   // With credentials the browser wants the exact origin, never "*".

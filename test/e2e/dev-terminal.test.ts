@@ -548,14 +548,14 @@ describe('CORS', () => {
         ...refusal(
           'echo',
           'http://evil.test',
-          "http://evil.test is not in the trigger's cors.origins (http://app.test)",
+          'http://evil.test is not one of the origins allowed to call this trigger (http://app.test)',
         ),
         'HH:MM:SS echo 200 N ms / 30000 ms  #ID',
         'HH:MM:SS echo 200 N ms / 30000 ms  #ID',
         ...refusal(
           'echo',
           'http://other.test',
-          "http://other.test is not in the trigger's cors.origins (http://app.test)",
+          'http://other.test is not one of the origins allowed to call this trigger (http://app.test)',
         ),
         'HH:MM:SS open 200 N ms / 30000 ms  #ID',
         ...refusal(
@@ -575,7 +575,7 @@ describe('CORS', () => {
         refusal(
           'echo',
           'http://evil.test',
-          "http://evil.test is not in the trigger's cors.origins (http://app.test)",
+          'http://evil.test is not one of the origins allowed to call this trigger (http://app.test)',
         ),
       )
     },
@@ -595,7 +595,7 @@ describe('CORS', () => {
       const at = await dev.waitLine((line) => plain(line).startsWith('▲ echo: '), since)
       expect(dev.lines[at]).toBe(
         yellow(
-          "▲ echo: a browser will refuse this response: http://evil.test is not in the trigger's cors.origins (http://app.test)",
+          '▲ echo: a browser will refuse this response: http://evil.test is not one of the origins allowed to call this trigger (http://app.test)',
         ),
       )
     },
