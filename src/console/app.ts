@@ -192,6 +192,7 @@ function renderRecord(record: InvocationRecord): HTMLElement {
       ),
     ),
     record.error ? h('p', { class: 'error-text' }, `${record.error.code}: ${record.error.message}`) : false,
+    record.error?.stack ? h('pre', { class: 'error-text stack' }, record.error.stack.join('\n')) : false,
     ...record.calls.map((call) =>
       h(
         'div',

@@ -48,7 +48,8 @@ export interface InvocationRecord {
   stale: boolean
   payload: unknown
   result?: unknown
-  error?: { code: string; message: string }
+  /** `stack`: where a thrown error came from, in the project's files (see the build's source map). */
+  error?: { code: string; message: string; stack?: string[] }
   logs: { level: 'info' | 'error'; value: unknown }[]
   calls: ConsoleCall[]
 }

@@ -53,6 +53,7 @@ const CONFIG = `{
 
 const ECHO = `export async function run() {
   const payload = executionParams.payload ?? {}
+  if (payload.fail) throw new Error('asked to fail')
   // The key goes into a log on purpose: the console must show it redacted.
   api.log('message ' + payload.message + ' key ' + triggerParams.apiKey)
   return { echo: payload.message, model: triggerParams.model ?? null, hasKey: typeof triggerParams.apiKey === 'string' }
@@ -398,6 +399,22 @@ describe('the dev console in Chromium against centrali dev', () => {
         expect(text).not.toContain(SECRET)
         expect(text).not.toContain(Buffer.from(SECRET).toString('base64').slice(0, 20))
       }
+    },
+    T,
+  )
+
+  it(
+    "a function that throws: its card shows the error and where it was thrown, in the project's file",
+    async () => {
+      const { page, errors } = await openConsole()
+      const answer = await postEndpoint('echo', { fail: true })
+      expect(answer.status).toBe(500)
+      const card = cards(page, 'echo', 500)
+      await card.waitFor()
+      await requestIdOf(card, 500)
+      expect(await card.locator('p.error-text').textContent()).toBe('FUNCTION_ERROR: asked to fail')
+      expect(await card.locator('pre.stack').textContent()).toBe('at run (functions/echo.js:3:27)')
+      expect(errors).toEqual([])
     },
     T,
   )
