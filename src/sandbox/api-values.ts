@@ -189,6 +189,12 @@ export function contractApi<R extends ApiResponse>(
   request: (method: unknown, url: unknown, options?: unknown) => Promise<R>,
   log: (level: 'info' | 'error') => (value: unknown) => void,
   HttpError: new (message: string, response: R) => Error,
+  /**
+   * Rethrows a failed call's error. Run as the call's rejection handler, an error it makes has the
+   * function's frames in its stack (V8 follows the chain of awaits), where one made when the
+   * failure arrived has none.
+   */
+  failedCall?: (error: unknown) => never,
 ) {
   const expect2xx = (method: string, url: string) => (response: R) => {
     if (response.status >= 200 && response.status <= 299) return response.body
@@ -198,16 +204,19 @@ export function contractApi<R extends ApiResponse>(
     )
   }
   const withoutBody = (method: string) => (url: string, options?: CallOptions) =>
-    request(method, url, { ...(options ?? {}), body: undefined }).then(expect2xx(method, url))
+    request(method, url, { ...(options ?? {}), body: undefined }).then(expect2xx(method, url), failedCall)
   const withBody = (method: string) => (url: string, body: unknown, options?: CallOptions) =>
-    request(method, url, { ...(options ?? {}), body }).then(expect2xx(method, url))
+    request(method, url, { ...(options ?? {}), body }).then(expect2xx(method, url), failedCall)
   return {
     httpGet: withoutBody('GET'),
     httpDelete: withoutBody('DELETE'),
     httpPost: withBody('POST'),
     httpPut: withBody('PUT'),
     httpPatch: withBody('PATCH'),
-    request: (method: unknown, url: unknown, options?: unknown) => request(method, url, options),
+    request: failedCall
+      ? (method: unknown, url: unknown, options?: unknown) =>
+          request(method, url, options).then(undefined, failedCall)
+      : (method: unknown, url: unknown, options?: unknown) => request(method, url, options),
     log: log('info'),
     logError: log('error'),
   }

@@ -158,12 +158,19 @@ const { HttpError, CodedError } = factoryCompartment.evaluate(`({
 harden(HttpError)
 harden(CodedError)
 
+/** A call's error made again where the function awaited it, for its frames (see contractApi). */
+const failedCall = (error: unknown): never => {
+  throw error instanceof CodedError ? new CodedError(error) : error
+}
+
 function serializeError(error: unknown): SerializedError {
   if (error instanceof CodedError) {
+    const frames = codeFrames(error.stack)
     return {
       code: error.code,
       message: error.message,
       ...(error.host === undefined ? {} : { host: error.host }),
+      ...(frames.length > 0 ? { frames } : {}),
     }
   }
   if (!(error instanceof Error)) return { code: 'FUNCTION_ERROR', message: describeThrown(error) }
@@ -218,7 +225,7 @@ function makeApi(invocation: Invocation) {
     }
     send({ type: 'log', id: invocation.id, level, time: Date.now(), value: record })
   }
-  return freezeArrows(contractApi(request, log, HttpError))
+  return freezeArrows(contractApi(request, log, HttpError, failedCall))
 }
 
 function makeTimers(invocation: Invocation) {

@@ -1430,6 +1430,35 @@ export async function run() {
     },
     T,
   )
+
+  it(
+    'a blocked call the function did not catch: its error code and where it made the call, besides the egress event with the fix',
+    async () => {
+      const source = `export async function run() {
+  const reply = await api.httpPost('https://api.not-listed.example/v1', { q: 1 })
+  return reply
+}
+`
+      await writeProject({
+        files: { 'functions/leaky.ts': source },
+        functions: { leaky: 'functions/leaky.ts' },
+        triggers: { leaky: { function: 'leaky' } },
+      })
+      const dev = await startDev()
+      const answer = await post(dev, 'leaky')
+      expect(answer.status).toBe(502)
+      expect(errorCode(answer)).toBe('EGRESS_HOST_DENIED')
+      expect(JSON.stringify(answer.body)).not.toContain('functions/leaky.ts')
+      const egress = await dev.next('egress', (event) => event.requestId === answer.requestId)
+      expect(egress).toMatchObject({ blocked: true, fix: 'centrali domains add api.not-listed.example' })
+      const end = await dev.next('invocation.end', (event) => event.requestId === answer.requestId)
+      expect(end.error).toMatchObject({
+        code: 'EGRESS_HOST_DENIED',
+        stack: [`at run (functions/leaky.ts:2:${source.split('\n')[1]!.indexOf('await') + 1})`],
+      })
+    },
+    T,
+  )
 })
 
 describe('shutdown', () => {

@@ -10,6 +10,13 @@ const calls: BridgeRequest[] = []
 beforeAll(() => {
   pool = createTestPool((request) => {
     calls.push(request)
+    if (new URL(request.url).pathname === '/blocked') {
+      // As the egress guard refuses a call: an Error with a code and the host.
+      throw Object.assign(new Error('api.example.com is not in domains'), {
+        code: 'EGRESS_HOST_DENIED',
+        host: 'api.example.com',
+      })
+    }
     if (new URL(request.url).pathname === '/fail') {
       return { status: 401, statusText: 'Unauthorized', headers: {}, body: { error: { message: 'bad key' } } }
     }
@@ -506,6 +513,36 @@ export async function run() {
     expect(outcome.error).toMatchObject({ code: 'FUNCTION_ERROR', status: 500 })
     expect(mapCodeFrames(build, outcome.error!.frames ?? [])).toEqual([
       { name: 'run', file: 'fn.js', line: 2, column: source.split('\n')[1]!.indexOf('await') + 1 },
+    ])
+  })
+
+  it('a blocked call the function did not catch: the frame where it awaited the call, with each api method', async () => {
+    for (const call of [
+      "api.httpGet('https://api.example.com/blocked')",
+      "api.request('GET', 'https://api.example.com/blocked')",
+    ]) {
+      const source = `async function run() {\n  const answer = await ${call}\n  return answer\n}\n`
+      const build = await buildSources({ 'fn.js': source }, 'fn.js', { sourceMap: true })
+      const outcome = await invoke(pool, build)
+      expect(outcome.error, call).toMatchObject({
+        code: 'EGRESS_HOST_DENIED',
+        message: 'api.example.com is not in domains',
+        status: 502,
+      })
+      expect(mapCodeFrames(build, outcome.error!.frames ?? []), call).toEqual([
+        { name: 'run', file: 'fn.js', line: 2, column: source.split('\n')[1]!.indexOf('await') + 1 },
+      ])
+    }
+    // Caught, it is still the error the contract names, for the function to tell apart.
+    expect(
+      await valueOf(
+        "try { await api.httpPost('https://api.example.com/blocked', {}) } catch (error) { return [error.name, error.code, error.host, error.message] }",
+      ),
+    ).toEqual([
+      'EgressBlockedError',
+      'EGRESS_HOST_DENIED',
+      'api.example.com',
+      'api.example.com is not in domains',
     ])
   })
 
