@@ -22,7 +22,7 @@ import {
 } from '../project/schema.js'
 import { installSchema } from '../project/schema-file.js'
 import { DEV_PORT } from '../project/init.js'
-import { SECRETS_FILE, createTriggerParamsResolver } from '../project/secrets.js'
+import { SECRETS_FILE, createTriggerParamsResolver, setSecretCommand } from '../project/secrets.js'
 import { readCachedBuild, writeCachedBuild } from '../build/cache.js'
 import {
   firstChanged,
@@ -475,6 +475,28 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     void previous.close()
     await syncFunctions(next, shown(configPath))
     emit({ type: 'reload', what: 'config', file: shown(configPath), durationMs: Date.now() - started })
+    void warnMissingSecrets()
+  }
+
+  // A secret a trigger needs that the store lacks is said when dev starts, and when centrali.json
+  // comes to need it, rather than first at a request (SECRET_MISSING): once for each use of it.
+  const missingSecretsWarned = new Set<string>()
+  async function warnMissingSecrets(): Promise<void> {
+    // A store that cannot be read is reported by the invocations that need it, with its reason.
+    const store = await SecretsStore.open({ path: secretsPath, env: options.env }).catch(() => undefined)
+    if (store === undefined) return
+    for (const [trigger, triggerConfig] of Object.entries(config.triggers)) {
+      for (const [param, value] of Object.entries(triggerConfig.params ?? {})) {
+        if (!isSecretRef(value) || store.has(value.secret)) continue
+        const use = JSON.stringify([trigger, param, value.secret])
+        if (missingSecretsWarned.has(use)) continue
+        missingSecretsWarned.add(use)
+        emit({
+          type: 'warning',
+          message: `trigger ${trigger} needs the secret ${value.secret} (param "${param}"), which is not set; its requests fail with SECRET_MISSING until you run \`${setSecretCommand(value.secret)}\``,
+        })
+      }
+    }
   }
 
   const route = (trigger: string): EndpointRoute | undefined => {
@@ -669,25 +691,31 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     })
   }
   // chokidar drops a 'change' that comes within 50 ms of the previous one for the same file (a
-  // formatter rewriting on save does exactly that), so each change is checked again a little later:
-  // if the file moved on since it was handled, it is handled again.
+  // formatter rewriting on save does exactly that), so each event for a file is checked again a
+  // little later: if the file moved on since, it is handled again, as what it is by then (a file
+  // written just before centrali.json named it, then edited at once, is a function's by then).
   const handledStamp = new Map<string, FileStamp | undefined>()
   const trailing = new Map<string, ReturnType<typeof setTimeout>>()
   const stampOf = async (path: string) => (await stampFiles([path])).get(path)
-  /** A file dev needs (see watchedFiles) was written or deleted. */
-  const onChange = (path: string) => {
+  const checkAgainLater = (path: string) => {
     void stampOf(path).then((stamp) => handledStamp.set(path, stamp))
-    dispatch(path)
     clearTimeout(trailing.get(path))
     trailing.set(
       path,
       setTimeout(() => {
         trailing.delete(path)
         void stampOf(path).then((stamp) => {
-          if (!sameStamp(stamp, handledStamp.get(path))) onChange(path)
+          const movedOn = !sameStamp(stamp, handledStamp.get(path))
+          handledStamp.delete(path)
+          if (movedOn) onWritten(path)
         })
       }, TRAILING_CHECK_MS),
     )
+  }
+  /** A file dev needs (see watchedFiles) was written or deleted. */
+  const onChange = (path: string) => {
+    dispatch(path)
+    checkAgainLater(path)
   }
   // Any other file written where dev watches may be the module a failing build could not find
   // (an import written before its file): such builds are tried again, and speak only if the
@@ -699,7 +727,11 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       for (const [name, state] of failing) void rebuild(name, state, shown(path))
     })
   }
-  const onWritten = (path: string) => (watchedFiles().has(path) ? onChange(path) : onOtherFile(path))
+  const onWritten = (path: string): void => {
+    if (watchedFiles().has(path)) return onChange(path)
+    onOtherFile(path)
+    checkAgainLater(path)
+  }
   watcher
     .on('change', onWritten)
     .on('add', onWritten)
@@ -770,6 +802,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       curl: `curl -s ${url}/endpoints/${trigger} -H 'content-type: application/json' -d '{"payload":{}}'`,
     })),
   })
+  void warnMissingSecrets()
 
   return {
     url,

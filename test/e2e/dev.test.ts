@@ -1118,16 +1118,49 @@ export async function run() { return { added: ${version}, label } }
   )
 
   it(
-    'a secrets store created while dev runs: the missing secret is a clear error, then the value set is used',
+    "a new function's file edited the moment centrali.json names it (within chokidar's 50 ms, which drops such a change): the edit is served",
     async () => {
-      await writeProject({
+      const dev = await startHotDev()
+      const fresh = (version: number) => `export async function run() { return { fresh: ${version} } }\n`
+      const functions: Record<string, string> = { hot: 'functions/hot.js' }
+      const triggers: Record<string, { function: string }> = { hot: { function: 'hot' } }
+      // A few times over, since the window is a matter of milliseconds.
+      for (const name of ['fresh1', 'fresh2', 'fresh3', 'fresh4']) {
+        const file = `functions/${name}.js`
+        functions[name] = file
+        triggers[name] = { function: name }
+        // centrali.json's last save well behind (chokidar would drop this one too), then the file,
+        // centrali.json naming it, and the edit, each at once.
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        const since = dev.mark()
+        await writeFile(join(app, file), fresh(1))
+        await writeFile(join(app, 'centrali.json'), configText({ functions, triggers }))
+        await dev.next('reload', (event) => event.what === 'config', since)
+        await writeFile(join(app, file), fresh(2))
+        await dev.next('reload', (event) => event.file === file, since)
+        expect((await post(dev, name)).body, name).toEqual({ fresh: 2 })
+      }
+    },
+    T,
+  )
+
+  it(
+    'a secrets store created while dev runs: the missing secret is said at start and is a clear error, then the value set is used; a secret centrali.json comes to need is said then',
+    async () => {
+      const keyed = {
         files: {
           'functions/keyed.js': 'async function run() { return { length: triggerParams.key.length } }\n',
         },
         functions: { keyed: 'functions/keyed.js' },
         triggers: { keyed: { function: 'keyed', params: { key: { secret: 'LATE_KEY' } } } },
-      })
+      }
+      await writeProject(keyed)
       const dev = await startDev()
+      const warning = (secret: string, trigger = 'keyed', param = 'key') =>
+        `trigger ${trigger} needs the secret ${secret} (param "${param}"), which is not set; its requests fail with SECRET_MISSING until you run \`centrali secrets set ${secret}\``
+      expect((await dev.next('warning', (event) => event.message.includes('LATE_KEY'))).message).toBe(
+        warning('LATE_KEY'),
+      )
       const missing = await post(dev, 'keyed')
       expect(missing.status).toBe(500)
       expect(errorMessage(missing)).toContain('LATE_KEY')
@@ -1139,6 +1172,28 @@ export async function run() { return { added: ${version}, label } }
       expect(found.status, JSON.stringify(found.body)).toBe(200)
       expect(found.body).toEqual({ length: 'late-value-0123456789'.length })
       await dev.next('reload', (event) => event.what === 'secrets', since)
+
+      // A second trigger, on the secret now set and on one that is not: only the latter is said.
+      const before = dev.mark()
+      await writeFile(
+        join(app, 'centrali.json'),
+        configText({
+          ...keyed,
+          triggers: {
+            ...keyed.triggers,
+            other: {
+              function: 'keyed',
+              params: { key: { secret: 'LATE_KEY' }, extra: { secret: 'OTHER_KEY' } },
+            },
+          },
+        }),
+      )
+      await dev.next('reload', (event) => event.what === 'config', before)
+      expect((await dev.next('warning', () => true, before)).message).toBe(
+        warning('OTHER_KEY', 'other', 'extra'),
+      )
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(dev.events.slice(before).filter((event) => event.type === 'warning')).toHaveLength(1)
     },
     T,
   )
