@@ -43,7 +43,7 @@ import { CentraliError, ConfigError, UserError, type ConfigProblem } from '../sh
 import { randomUUID } from 'node:crypto'
 import type { ConsoleCall, ConsoleState, InvocationRecord } from '../console/types.js'
 import { addDomains } from '../project/domains.js'
-import { isSecretRef } from '../project/schema.js'
+import { isSecretRef, secretReferences } from '../project/schema.js'
 import { createRedactor } from '../secrets/redact.js'
 import { SecretsStore } from '../secrets/store.js'
 import { createDevConsole } from './console.js'
@@ -229,9 +229,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       () => undefined,
     )
     const usedBy = new Map<string, string[]>()
-    for (const [name, trigger] of Object.entries(config.triggers))
-      for (const value of Object.values(trigger.params ?? {}))
-        if (isSecretRef(value)) usedBy.set(value.secret, [...(usedBy.get(value.secret) ?? []), name])
+    for (const { secret, trigger } of secretReferences(config))
+      usedBy.set(secret, [...(usedBy.get(secret) ?? []), trigger])
     return {
       url: server.url,
       configFile: shown(configPath),
@@ -366,6 +365,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       if (!wanted()) return
       void stampFiles(before.keys()).then((now) => {
         if (!wanted()) return
+        // Every file looked at has a stamp in `before`: no clock is read.
         const file = firstChanged(before, now, 0)
         if (file === undefined) recheckWhileFailing(name, state, before)
         else void rebuild(name, state, shown(file))
@@ -485,17 +485,14 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     // A store that cannot be read is reported by the invocations that need it, with its reason.
     const store = await SecretsStore.open({ path: secretsPath, env: options.env }).catch(() => undefined)
     if (store === undefined) return
-    for (const [trigger, triggerConfig] of Object.entries(config.triggers)) {
-      for (const [param, value] of Object.entries(triggerConfig.params ?? {})) {
-        if (!isSecretRef(value) || store.has(value.secret)) continue
-        const use = JSON.stringify([trigger, param, value.secret])
-        if (missingSecretsWarned.has(use)) continue
-        missingSecretsWarned.add(use)
-        emit({
-          type: 'warning',
-          message: `trigger ${trigger} needs the secret ${value.secret} (param "${param}"), which is not set; its requests fail with SECRET_MISSING until you run \`${setSecretCommand(value.secret)}\``,
-        })
-      }
+    for (const { trigger, param, secret } of secretReferences(config)) {
+      const use = JSON.stringify([trigger, param, secret])
+      if (store.has(secret) || missingSecretsWarned.has(use)) continue
+      missingSecretsWarned.add(use)
+      emit({
+        type: 'warning',
+        message: `trigger ${trigger} needs the secret ${secret} (param "${param}"), which is not set; its requests fail with SECRET_MISSING until you run \`${setSecretCommand(secret)}\``,
+      })
     }
   }
 
@@ -696,21 +693,27 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
   // written just before centrali.json named it, then edited at once, is a function's by then).
   const handledStamp = new Map<string, FileStamp | undefined>()
   const trailing = new Map<string, ReturnType<typeof setTimeout>>()
-  const stampOf = async (path: string) => (await stampFiles([path])).get(path)
-  const checkAgainLater = (path: string) => {
-    void stampOf(path).then((stamp) => handledStamp.set(path, stamp))
+  /** Runs `check` TRAILING_CHECK_MS from now, in place of one already waiting for this path. */
+  const trailingCheck = (path: string, check: () => void) => {
     clearTimeout(trailing.get(path))
     trailing.set(
       path,
       setTimeout(() => {
         trailing.delete(path)
-        void stampOf(path).then((stamp) => {
-          const movedOn = !sameStamp(stamp, handledStamp.get(path))
-          handledStamp.delete(path)
-          if (movedOn) onWritten(path)
-        })
+        check()
       }, TRAILING_CHECK_MS),
     )
+  }
+  const stampOf = async (path: string) => (await stampFiles([path])).get(path)
+  const checkAgainLater = (path: string) => {
+    void stampOf(path).then((stamp) => handledStamp.set(path, stamp))
+    trailingCheck(path, () => {
+      void stampOf(path).then((stamp) => {
+        const movedOn = !sameStamp(stamp, handledStamp.get(path))
+        handledStamp.delete(path)
+        if (movedOn) onWritten(path)
+      })
+    })
   }
   /** A file dev needs (see watchedFiles) was written or deleted. */
   const onChange = (path: string) => {
@@ -755,14 +758,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       )
     }
     onOtherFile(directory)
-    clearTimeout(trailing.get(directory))
-    trailing.set(
-      directory,
-      setTimeout(() => {
-        trailing.delete(directory)
-        onOtherFile(directory)
-      }, TRAILING_CHECK_MS),
-    )
+    trailingCheck(directory, () => onOtherFile(directory))
   }
   // A watched directory deleted and made again (seen where its parent is watched, as the project's
   // root is) is watched anew, and the files dev needs that are already back in it are handled.

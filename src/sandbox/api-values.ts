@@ -90,7 +90,6 @@ export function describeThrown(value: unknown): string {
   }
 }
 
-/** What an invocation whose file declares no `run` fails with (FUNCTION_NO_RUN). */
 /** At most this many frames of a thrown error's stack are kept. */
 const MAX_CODE_FRAMES = 10
 const CODE_POSITION = new RegExp(`^\\s*at (?:.* \\()?${FUNCTION_SOURCE_URL}:(\\d+):(\\d+)\\)?$`)
@@ -119,6 +118,7 @@ export function codeFrames(stack: unknown): CodeFrame[] {
   return frames
 }
 
+/** What an invocation whose file declares no `run` fails with (FUNCTION_NO_RUN). */
 export const NO_RUN_MESSAGE =
   'The function file does not declare `async function run()` (or export it as `run` or default).'
 

@@ -165,17 +165,21 @@ const failedCall = (error: unknown): never => {
 
 function serializeError(error: unknown): SerializedError {
   if (error instanceof CodedError) {
-    const frames = codeFrames(error.stack)
     return {
       code: error.code,
       message: error.message,
       ...(error.host === undefined ? {} : { host: error.host }),
-      ...(frames.length > 0 ? { frames } : {}),
+      ...framesOf(error),
     }
   }
   if (!(error instanceof Error)) return { code: 'FUNCTION_ERROR', message: describeThrown(error) }
+  return { code: 'FUNCTION_ERROR', message: error.message, ...framesOf(error) }
+}
+
+/** Where in the function's code an error was made, when its stack says. */
+function framesOf(error: Error): Pick<SerializedError, 'frames'> {
   const frames = codeFrames(error.stack)
-  return { code: 'FUNCTION_ERROR', message: error.message, ...(frames.length > 0 ? { frames } : {}) }
+  return frames.length > 0 ? { frames } : {}
 }
 
 function makeApi(invocation: Invocation) {
