@@ -273,6 +273,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
   egress.warm()
 
   const functions = new Map<string, FunctionState>()
+  // Set as close() begins: no build attempt starts after it.
+  let closing = false
   async function rebuild(name: string, state: FunctionState, changedFile?: string): Promise<void> {
     if (changedFile) state.changed.add(changedFile)
     if (state.building) {
@@ -282,6 +284,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     state.building = (async () => {
       let unsettledRetries = 0
       do {
+        if (closing) return
         state.dirty = false
         const started = Date.now()
         // What this attempt answers for: a file changed while it runs waits for the next attempt,
@@ -356,7 +359,6 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
   // machine), and a function that does not build must not stay broken for that: until it builds,
   // its files are also looked at every FAILING_RECHECK_MS, and one changed since its last
   // attempt started (`before`, their stamps then) is built again.
-  let closing = false
   function recheckWhileFailing(name: string, state: FunctionState, before: FileStamps): void {
     clearTimeout(state.recheck)
     // Only while dev runs, the function is still there, and still does not build.
@@ -804,13 +806,16 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     url,
     consoleUrl,
     close: async (graceMs = 5000) => {
+      closing = true
       // Console pages keep an event stream open: ended first, so the server drains requests only.
       devConsole.close()
       await server.close(graceMs)
-      closing = true
       clearTimeout(warmUp)
       for (const timer of trailing.values()) clearTimeout(timer)
       for (const state of functions.values()) clearTimeout(state.recheck)
+      // A build under way ends first (none starts now): an esbuild context it made meanwhile is
+      // then disposed with the rest, instead of keeping dev's process alive.
+      await Promise.all([...functions.values()].map((state) => state.building?.catch(() => undefined)))
       await Promise.all([
         watcher?.close(),
         pool.close(),

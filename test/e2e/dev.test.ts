@@ -1518,6 +1518,29 @@ export async function run() {
 
 describe('shutdown', () => {
   it(
+    'SIGTERM right after a save, while the rebuild may be running: exit 0 every time (a build stopped by the shutdown is no error)',
+    async () => {
+      const dev = await startHotDev()
+      // Several times over, since the rebuild's window is a matter of milliseconds.
+      for (let version = 2; version <= 9; version++) {
+        const current = version === 2 ? dev : await startDev()
+        await writeFile(
+          join(app, 'functions/hot.js'),
+          `async function run() { return { version: ${version} } }\n`,
+        )
+        await new Promise((resolve) => setTimeout(resolve, (version % 4) * 5))
+        current.child.kill('SIGTERM')
+        const exit = await exitWithin(current, 8_000)
+        expect(exit, `version ${version}, stderr:\n${current.stderr()}`).toEqual({
+          exitCode: 0,
+          signal: undefined,
+        })
+      }
+    },
+    T,
+  )
+
+  it(
     'SIGTERM while a request runs: it completes with 200, then exit 0 with no port and no child left',
     async () => {
       const upstream = await upstreamFor(() => ({ json: { late: true }, delayMs: 800 }))
