@@ -8,7 +8,7 @@ import { type Browser, type BrowserContext, type Page, type Response } from 'pla
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { DevEvent } from '../../src/dev/session.js'
 import { launchChromium } from '../helpers/browser.js'
-import { CLI, ROOT, createSandbox, type Sandbox } from '../helpers/cli.js'
+import { CLI, ROOT, createSandbox, startCli, type Sandbox } from '../helpers/cli.js'
 import { until } from '../helpers/until.js'
 
 /**
@@ -80,7 +80,8 @@ let browser: Browser
 const contexts: BrowserContext[] = []
 const events: DevEvent[] = []
 const badLines: string[] = []
-let devStderr = ''
+/** What dev has written to stderr so far. */
+let devStderr = () => ''
 let devUrl = ''
 let consoleUrl = ''
 let origin = ''
@@ -98,7 +99,7 @@ function next<K extends DevEvent['type']>(
       events
         .slice(since)
         .find((event): event is EventOf<K> => event.type === type && match(event as EventOf<K>)),
-    () => `no ${type} event in ${JSON.stringify(events.map((event) => event.type))}\nstderr:\n${devStderr}`,
+    () => `no ${type} event in ${JSON.stringify(events.map((event) => event.type))}\nstderr:\n${devStderr()}`,
     { child: dev, name: 'dev', timeoutMs: WAIT },
   )
 }
@@ -122,27 +123,19 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
   const upstreamOrigin = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
 
-  dev = execa(
-    process.execPath,
-    [CLI, 'dev', '--port', '0', '--json', '--map', `${BLOCKED_HOST}=${upstreamOrigin}`],
-    { cwd: app, env: sandbox.env, extendEnv: true, reject: false, stdin: 'ignore', buffer: false },
-  )
-  let pending = ''
-  dev.stdout!.setEncoding('utf8')
-  dev.stdout!.on('data', (chunk: string) => {
-    pending += chunk
-    for (let end = pending.indexOf('\n'); end !== -1; end = pending.indexOf('\n')) {
-      const line = pending.slice(0, end)
-      pending = pending.slice(end + 1)
+  const started = startCli(['dev', '--port', '0', '--json', '--map', `${BLOCKED_HOST}=${upstreamOrigin}`], {
+    cwd: app,
+    env: sandbox.env,
+    onLine: (line) => {
       try {
         events.push(JSON.parse(line) as DevEvent)
       } catch {
         badLines.push(line)
       }
-    }
+    },
   })
-  dev.stderr!.setEncoding('utf8')
-  dev.stderr!.on('data', (chunk: string) => (devStderr += chunk))
+  dev = started.child
+  devStderr = started.stderr
 
   const ready = await next('ready')
   devUrl = ready.url

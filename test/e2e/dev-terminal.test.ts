@@ -1,10 +1,9 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { execa, type ResultPromise } from 'execa'
+import type { ResultPromise } from 'execa'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { CLI, createSandbox, type Sandbox } from '../helpers/cli.js'
+import { createSandbox, startCli, type Sandbox } from '../helpers/cli.js'
 import { request, type Answer } from '../helpers/http.js'
-import { readLines } from '../helpers/lines.js'
 import { hotFunction, hotLib } from '../helpers/hot-function.js'
 import { endAll } from '../helpers/processes.js'
 import { until } from '../helpers/until.js'
@@ -111,30 +110,16 @@ interface HumanDev {
 }
 
 async function startHumanDev(colour: Colour, args: readonly string[] = []): Promise<HumanDev> {
-  const child = execa(process.execPath, [CLI, 'dev', '--port', '0', ...args], {
-    cwd: app,
-    env: { ...sandbox.env, ...colour },
-    extendEnv: true,
-    reject: false,
-    stdin: 'ignore',
-    buffer: false,
-  })
+  const dev = startCli(['dev', '--port', '0', ...args], { cwd: app, env: { ...sandbox.env, ...colour } })
+  const { child, lines } = dev
   processes.push(child)
-  const lines: string[] = []
-  let stdout = ''
-  let stderr = ''
-  readLines(child.stdout!, (line) => lines.push(line))
-  child.stdout!.on('data', (chunk: string) => (stdout += chunk))
-  child.stderr!.setEncoding('utf8')
-  child.stderr!.on('data', (chunk: string) => (stderr += chunk))
-  const show = () => `\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`
   const waitLine = (match: (line: string) => boolean, since = 0) =>
     until(
       () => {
         const found = lines.findIndex((line, index) => index >= since && match(line))
         return found === -1 ? undefined : found
       },
-      () => `no such line${show()}`,
+      () => `no such line${dev.show()}`,
       { child, name: 'dev', timeoutMs: WAIT },
     )
   const ready = await waitLine((line) => /^Ready on http:\/\/127\.0\.0\.1:\d+$/.test(line))
@@ -142,8 +127,8 @@ async function startHumanDev(colour: Colour, args: readonly string[] = []): Prom
     child,
     url: lines[ready]!.slice('Ready on '.length),
     lines,
-    stdout: () => stdout,
-    stderr: () => stderr,
+    stdout: dev.stdout,
+    stderr: dev.stderr,
     mark: () => lines.length,
     waitLine,
     block: (index) => {

@@ -4,12 +4,11 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
-import { execa, type ResultPromise } from 'execa'
+import type { ResultPromise } from 'execa'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { DevEvent } from '../../src/dev/session.js'
-import { CLI, createSandbox, type Sandbox } from '../helpers/cli.js'
+import { createSandbox, readyUrl, startCli, type Sandbox } from '../helpers/cli.js'
 import { errorCode, errorMessage, portAccepts, request, type Answer } from '../helpers/http.js'
-import { readLines } from '../helpers/lines.js'
 import { hotFunction, hotLib } from '../helpers/hot-function.js'
 import { endAll } from '../helpers/processes.js'
 import { until } from '../helpers/until.js'
@@ -159,31 +158,21 @@ const untilDev = <T>(
 /** `portFlag: false` leaves the port to centrali.json's dev.port. */
 async function startDev(args: readonly string[] = [], { json = true, portFlag = true } = {}): Promise<Dev> {
   const portArgs = portFlag ? ['--port', '0'] : []
-  const child = execa(process.execPath, [CLI, 'dev', ...portArgs, ...(json ? ['--json'] : []), ...args], {
+  const events: DevEvent[] = []
+  const dev = startCli(['dev', ...portArgs, ...(json ? ['--json'] : []), ...args], {
     cwd: app,
     env: sandbox.env,
-    extendEnv: true,
-    reject: false,
-    stdin: 'ignore',
-    buffer: false,
+    onLine: (line) => {
+      if (!json) return
+      try {
+        events.push(JSON.parse(line) as DevEvent)
+      } catch {
+        badLines.push(line)
+      }
+    },
   })
+  const { child } = dev
   processes.push(child)
-  const lines: string[] = []
-  const events: DevEvent[] = []
-  let stderr = ''
-  readLines(child.stdout!, (line) => {
-    lines.push(line)
-    if (!json) return
-    try {
-      events.push(JSON.parse(line) as DevEvent)
-    } catch {
-      badLines.push(line)
-    }
-  })
-  child.stderr!.setEncoding('utf8')
-  child.stderr!.on('data', (chunk: string) => (stderr += chunk))
-  const exit = child.then((result) => ({ exitCode: result.exitCode, signal: result.signal }))
-  const show = () => `\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`
 
   const next = <K extends DevEvent['type']>(
     type: K,
@@ -195,30 +184,27 @@ async function startDev(args: readonly string[] = [], { json = true, portFlag = 
         events
           .slice(since)
           .find((event): event is EventOf<K> => event.type === type && match(event as EventOf<K>)),
-      () => `no ${type} event${show()}`,
+      () => `no ${type} event${dev.show()}`,
       child,
     )
 
-  let url: string
-  if (json) {
-    url = (await next('ready')).url
-  } else {
-    url = await untilDev(
-      () => lines.map((line) => /^Ready on (http:\/\/127\.0\.0\.1:\d+)$/.exec(line)?.[1]).find(Boolean),
-      () => `no Ready line${show()}`,
-      child,
-    )
-  }
+  const url = json
+    ? (await next('ready')).url
+    : await untilDev(
+        () => readyUrl(dev.lines),
+        () => `no Ready line${dev.show()}`,
+        child,
+      )
   return {
     child,
     url,
     port: Number(new URL(url).port),
-    lines,
+    lines: dev.lines,
     events,
-    stderr: () => stderr,
+    stderr: dev.stderr,
     mark: () => events.length,
     next,
-    exit,
+    exit: dev.exit,
   }
 }
 

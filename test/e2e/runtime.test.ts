@@ -8,9 +8,10 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { execa, type ResultPromise } from 'execa'
+import type { ResultPromise } from 'execa'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { CLI, createSandbox, type Sandbox } from '../helpers/cli.js'
+import { createSandbox, readyUrl, startCli, type Sandbox } from '../helpers/cli.js'
+import { until } from '../helpers/until.js'
 
 const T = 90_000
 const TOKEN = 'crt_runtime-e2e-token-0123456789abcdef'
@@ -55,36 +56,28 @@ interface Runtime {
 }
 
 async function startServe(): Promise<Runtime> {
-  const child = execa(
-    process.execPath,
-    [CLI, 'serve', '--port', '0', '--data-dir', dataDir, '--map', `api.example.com=${upstream.url}`],
+  const serve = startCli(
+    ['serve', '--port', '0', '--data-dir', dataDir, '--map', `api.example.com=${upstream.url}`],
+    { cwd: sandbox.dir, env: { ...sandbox.env, CENTRALI_RUNTIME_TOKEN: TOKEN } },
+  )
+  const { child } = serve
+  children.push(child)
+  const url = await until(
+    () => readyUrl(serve.lines),
+    () => `serve did not start:${serve.show()}`,
     {
-      cwd: sandbox.dir,
-      env: { ...sandbox.env, CENTRALI_RUNTIME_TOKEN: TOKEN },
-      extendEnv: true,
-      reject: false,
-      stdin: 'ignore',
-      buffer: false,
+      child,
+      name: 'serve',
+      timeoutMs: 15_000,
     },
   )
-  children.push(child)
-  let output = ''
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
-  const deadline = Date.now() + 15_000
-  let url: string | undefined
-  while (url === undefined) {
-    url = /Ready on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1]
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`serve did not start:\n${output}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
   return {
     child,
     url,
-    output: () => output,
+    output: () => serve.stdout() + serve.stderr(),
     stop: async () => {
       child.kill('SIGTERM')
-      return (await child).exitCode
+      return (await serve.exit).exitCode
     },
   }
 }

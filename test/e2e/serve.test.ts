@@ -5,17 +5,16 @@ import { createServer, request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { execa, type ResultPromise } from 'execa'
+import type { ResultPromise } from 'execa'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { buildFunction } from '../../src/build/bundle.js'
 import type { ServeEvent } from '../../src/runtime/server.js'
 import type { Manifest, UploadRequest, VersionInfo, VersionList } from '../../src/runtime/protocol.js'
 import { errorCode, errorMessage, portAccepts, request, type Answer } from '../helpers/http.js'
-import { readLines } from '../helpers/lines.js'
 import { endAll } from '../helpers/processes.js'
 import { until } from '../helpers/until.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
-import { CLI, createSandbox, type Sandbox } from '../helpers/cli.js'
+import { createSandbox, readyUrl, startCli, type Sandbox } from '../helpers/cli.js'
 
 /**
  * `centrali serve` end to end: the built CLI as a long-running process on --port 0 with a temp data
@@ -152,10 +151,9 @@ interface StartOptions {
 
 async function startServe(options: StartOptions = {}): Promise<Serve> {
   const json = options.json ?? true
-  const child = execa(
-    process.execPath,
+  const events: ServeEvent[] = []
+  const serve = startCli(
     [
-      CLI,
       'serve',
       '--port',
       '0',
@@ -166,31 +164,18 @@ async function startServe(options: StartOptions = {}): Promise<Serve> {
     {
       cwd: sandbox.dir,
       env: { ...sandbox.env, CENTRALI_RUNTIME_TOKEN: TOKEN, ...options.env },
-      extendEnv: true,
-      reject: false,
-      stdin: 'ignore',
-      buffer: false,
+      onLine: (line) => {
+        if (!json && line.startsWith('Ready on ')) return
+        try {
+          events.push(JSON.parse(line) as ServeEvent)
+        } catch {
+          badLines.push(line)
+        }
+      },
     },
   )
+  const { child, stdout, stderr, exit } = serve
   processes.push(child)
-  const lines: string[] = []
-  const events: ServeEvent[] = []
-  let stdout = ''
-  let stderr = ''
-  readLines(child.stdout!, (line) => {
-    lines.push(line)
-    if (!json && line.startsWith('Ready on ')) return
-    try {
-      events.push(JSON.parse(line) as ServeEvent)
-    } catch {
-      badLines.push(line)
-    }
-  })
-  child.stdout!.on('data', (chunk: string) => (stdout += chunk))
-  child.stderr!.setEncoding('utf8')
-  child.stderr!.on('data', (chunk: string) => (stderr += chunk))
-  const exit = child.then((result) => ({ exitCode: result.exitCode, signal: result.signal }))
-  const show = () => `\nstdout:\n${stdout}\nstderr:\n${stderr}`
   const next = <K extends ServeEvent['type']>(
     type: K,
     match: (event: Extract<ServeEvent, { type: K }>) => boolean = () => true,
@@ -201,7 +186,7 @@ async function startServe(options: StartOptions = {}): Promise<Serve> {
           (event): event is Extract<ServeEvent, { type: K }> =>
             event.type === type && match(event as Extract<ServeEvent, { type: K }>),
         ),
-      () => `no ${type} event${show()}`,
+      () => `no ${type} event${serve.show()}`,
       child,
     )
 
@@ -210,8 +195,8 @@ async function startServe(options: StartOptions = {}): Promise<Serve> {
     url = json
       ? (await next('ready')).url
       : await untilServe(
-          () => lines.map((line) => /^Ready on (http:\/\/127\.0\.0\.1:\d+)$/.exec(line)?.[1]).find(Boolean),
-          () => `no Ready line${show()}`,
+          () => readyUrl(serve.lines),
+          () => `no Ready line${serve.show()}`,
           child,
         )
   }
@@ -220,8 +205,8 @@ async function startServe(options: StartOptions = {}): Promise<Serve> {
     url,
     port: url === '' ? 0 : Number(new URL(url).port),
     events,
-    stdout: () => stdout,
-    stderr: () => stderr,
+    stdout,
+    stderr,
     exit,
     next,
     api: (method, path, body, token = TOKEN) =>

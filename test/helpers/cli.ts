@@ -2,7 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { execa, type Result } from 'execa'
+import { execa, type Result, type ResultPromise } from 'execa'
+import { readLines } from './lines.js'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const CLI = join(ROOT, 'bin', 'run.js')
@@ -66,3 +67,55 @@ export async function runCli(args: readonly string[], options: RunOptions): Prom
     json: <T>() => JSON.parse(stdout) as T,
   }
 }
+
+/** A long-running command of the built CLI (dev, serve), started as a user would. */
+export interface RunningCli {
+  child: ResultPromise
+  /** The whole lines stdout has had so far. */
+  lines: string[]
+  stdout(): string
+  stderr(): string
+  /** Both outputs so far, to end a failure message with. */
+  show(): string
+  exit: Promise<{ exitCode: number | undefined; signal: string | undefined }>
+}
+
+/**
+ * Starts `centrali ...args` with no stdin and gathers its output as it comes; `onLine` also gets
+ * each whole line of stdout. The caller ends the process (see `killAll`).
+ */
+export function startCli(
+  args: readonly string[],
+  options: { cwd: string; env: Record<string, string | undefined>; onLine?: (line: string) => void },
+): RunningCli {
+  const child = execa(process.execPath, [CLI, ...args], {
+    cwd: options.cwd,
+    env: options.env,
+    extendEnv: true,
+    reject: false,
+    stdin: 'ignore',
+    buffer: false,
+  })
+  const lines: string[] = []
+  let stdout = ''
+  let stderr = ''
+  readLines(child.stdout!, (line) => {
+    lines.push(line)
+    options.onLine?.(line)
+  })
+  child.stdout!.on('data', (chunk: string) => (stdout += chunk))
+  child.stderr!.setEncoding('utf8')
+  child.stderr!.on('data', (chunk: string) => (stderr += chunk))
+  return {
+    child,
+    lines,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    show: () => `\nstdout:\n${stdout}\nstderr:\n${stderr}`,
+    exit: child.then((result) => ({ exitCode: result.exitCode, signal: result.signal })),
+  }
+}
+
+/** The URL of the human `Ready on http://127.0.0.1:PORT` line, once stdout has it. */
+export const readyUrl = (lines: readonly string[]): string | undefined =>
+  lines.map((line) => /^Ready on (http:\/\/127\.0\.0\.1:\d+)$/.exec(line)?.[1]).find(Boolean)
