@@ -1,6 +1,5 @@
-import { readdir, stat } from 'node:fs/promises'
-import { dirname, join, relative, sep } from 'node:path'
-import type { FSWatcher } from 'chokidar'
+import { stat } from 'node:fs/promises'
+import { join, relative } from 'node:path'
 import { availableParallelism } from 'node:os'
 import {
   BuildError,
@@ -24,13 +23,7 @@ import { installSchema } from '../project/schema-file.js'
 import { DEV_PORT } from '../project/init.js'
 import { SECRETS_FILE, createTriggerParamsResolver, setSecretCommand } from '../project/secrets.js'
 import { readCachedBuild, writeCachedBuild } from '../build/cache.js'
-import {
-  firstChanged,
-  sameStamp,
-  stampFiles,
-  type FileStamp,
-  type FileStamps,
-} from '../shared/file-stamps.js'
+import { firstChanged, stampFiles, type FileStamps } from '../shared/file-stamps.js'
 import { stackLines } from '../build/source-map.js'
 import { BUILD_CACHE_DIR, MAX_OUTBOUND_CALLS } from '../project/invoke.js'
 import { createCallHandler } from '../sandbox/bridge.js'
@@ -46,6 +39,7 @@ import { addDomains } from '../project/domains.js'
 import { isSecretRef, secretReferences } from '../project/schema.js'
 import { createRedactor } from '../secrets/redact.js'
 import { SecretsStore } from '../secrets/store.js'
+import { createProjectWatch } from './watch.js'
 import { createDevConsole } from './console.js'
 
 /**
@@ -315,7 +309,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
           if (!unsettled)
             void writeCachedBuild({ root, entry: state.entry, cacheDir }, build, after).catch(() => undefined)
           for (const input of state.build.inputs) {
-            watchDirectoryOf(input)
+            watch.watchDirectoryOf(input)
             state.inputs.add(input)
           }
           for (const file of attempted) {
@@ -396,7 +390,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
         functions.set(name, state)
         // A function added to a running dev: its entry is watched from now on (at start-up the
         // watcher is made later, from every function's inputs), even while it does not build.
-        watchDirectoryOf(join(root, entry))
+        watch.watchDirectoryOf(join(root, entry))
         // At start-up, a build cached from the last run of unchanged files serves at once; esbuild
         // starts once dev is ready, and builds again quietly for its incremental context.
         const cached = reason === undefined ? await readCachedBuild({ root, entry, cacheDir }) : undefined
@@ -411,24 +405,35 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     )
   }
 
-  // Assigned once the first builds are done; rebuilds before that have nothing to add to it.
-  // eslint-disable-next-line prefer-const
-  let watcher: FSWatcher | undefined
-  // chokidar loses a file it watches by itself once that file is deleted: made again at the same
-  // path (a git checkout, an editor that saves by deleting and writing anew), it is never seen
-  // again, and neither is any later edit. A watched directory sees its files come and go, so dev
-  // watches the directory of each file it needs, one level deep, and keeps the events for those
-  // files only (watchedFiles).
-  const watchedDirectories = new Set<string>()
-  function watchDirectory(directory: string): void {
-    // Node modules change with installs, not edits; they are rebuilt on the next save of the function.
-    if (watchedDirectories.has(directory) || `${directory}${sep}`.includes(`${sep}node_modules${sep}`)) return
-    watchedDirectories.add(directory)
-    watcher?.add(directory)
-  }
-  const watchDirectoryOf = (file: string) => watchDirectory(dirname(file))
-  const watchedFiles = () =>
+  const neededFiles = () =>
     new Set([configPath, secretsPath, ...[...functions.values()].flatMap((state) => [...state.inputs])])
+  const someBuildFails = () => [...functions.values()].some((state) => state.error !== undefined)
+  const watch = createProjectWatch({
+    neededFiles,
+    someBuildFails,
+    onNeeded: (path) => {
+      if (path === configPath) return void reloadConfig()
+      if (path === secretsPath)
+        return emit({ type: 'reload', what: 'secrets', file: shown(secretsPath), durationMs: 0 })
+      const affected = [...functions].filter(([, state]) => state.inputs.has(path))
+      if (affected.length === 0) return
+      // An editor's write truncates the file first: an empty file is most likely half written, and
+      // building it could succeed (a TypeScript import of a missing export is just undefined).
+      void settledSize(path).then(() => {
+        for (const [name, state] of affected) void rebuild(name, state, shown(path))
+      })
+    },
+    // Any other file written where dev watches may be the module a failing build could not find
+    // (an import written before its file): such builds are tried again, and speak only if the
+    // outcome changed.
+    onOther: (path) => {
+      const failing = [...functions].filter(([, state]) => state.error !== undefined)
+      if (failing.length === 0) return
+      void settledSize(path).then(() => {
+        for (const [name, state] of failing) void rebuild(name, state, shown(path))
+      })
+    },
+  })
   const servedFromCache: [string, FunctionState][] = []
   await syncFunctions(config)
   // Each trigger's worker gets its build now, not on the first request.
@@ -673,110 +678,9 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     throw error
   }
 
-  const chokidar = await chokidarLoading
-  watchDirectoryOf(configPath)
-  watchDirectoryOf(secretsPath)
-  watcher = chokidar.watch([...watchedDirectories], { ignoreInitial: true, depth: 0 })
-  const dispatch = (path: string) => {
-    if (path === configPath) return void reloadConfig()
-    if (path === secretsPath)
-      return emit({ type: 'reload', what: 'secrets', file: shown(secretsPath), durationMs: 0 })
-    const affected = [...functions].filter(([, state]) => state.inputs.has(path))
-    if (affected.length === 0) return
-    // An editor's write truncates the file first: an empty file is most likely half written, and
-    // building it could succeed (a TypeScript import of a missing export is just undefined).
-    void settledSize(path).then(() => {
-      for (const [name, state] of affected) void rebuild(name, state, shown(path))
-    })
-  }
-  // chokidar drops a 'change' that comes within 50 ms of the previous one for the same file (a
-  // formatter rewriting on save does exactly that), so each event for a file is checked again a
-  // little later: if the file moved on since, it is handled again, as what it is by then (a file
-  // written just before centrali.json named it, then edited at once, is a function's by then).
-  const handledStamp = new Map<string, FileStamp | undefined>()
-  const trailing = new Map<string, ReturnType<typeof setTimeout>>()
-  /** Runs `check` TRAILING_CHECK_MS from now, in place of one already waiting for this path. */
-  const trailingCheck = (path: string, check: () => void) => {
-    clearTimeout(trailing.get(path))
-    trailing.set(
-      path,
-      setTimeout(() => {
-        trailing.delete(path)
-        check()
-      }, TRAILING_CHECK_MS),
-    )
-  }
-  const stampOf = async (path: string) => (await stampFiles([path])).get(path)
-  const checkAgainLater = (path: string) => {
-    void stampOf(path).then((stamp) => handledStamp.set(path, stamp))
-    trailingCheck(path, () => {
-      void stampOf(path).then((stamp) => {
-        const movedOn = !sameStamp(stamp, handledStamp.get(path))
-        handledStamp.delete(path)
-        if (movedOn) onWritten(path)
-      })
-    })
-  }
-  /** A file dev needs (see watchedFiles) was written or deleted. */
-  const onChange = (path: string) => {
-    dispatch(path)
-    checkAgainLater(path)
-  }
-  // Any other file written where dev watches may be the module a failing build could not find
-  // (an import written before its file): such builds are tried again, and speak only if the
-  // outcome changed.
-  const onOtherFile = (path: string) => {
-    const failing = [...functions].filter(([, state]) => state.error !== undefined)
-    if (failing.length === 0) return
-    void settledSize(path).then(() => {
-      for (const [name, state] of failing) void rebuild(name, state, shown(path))
-    })
-  }
-  const onWritten = (path: string): void => {
-    if (watchedFiles().has(path)) return onChange(path)
-    onOtherFile(path)
-    checkAgainLater(path)
-  }
-  watcher
-    .on('change', onWritten)
-    .on('add', onWritten)
-    .on('unlink', (path) => watchedFiles().has(path) && onChange(path))
-  // A new directory where dev watches, while a function does not build, may be where the module
-  // it imports is about to be written (`./lib/util` before `lib/` existed): it is watched too, and
-  // the failing builds are tried again now and once more a moment later, in case the file came
-  // before the watch. So are the directories made in it before its watch began (`mkdir -p lib/a`).
-  const onNewDirectory = (directory: string, depth = 0) => {
-    if (![...functions.values()].some((state) => state.error !== undefined)) return
-    watchDirectory(directory)
-    if (depth < NEW_DIRECTORY_DEPTH) {
-      void readdir(directory, { withFileTypes: true }).then(
-        (entries) => {
-          for (const entry of entries) {
-            if (entry.isDirectory() && !entry.name.startsWith('.') && entry.name !== 'node_modules')
-              onNewDirectory(join(directory, entry.name), depth + 1)
-          }
-        },
-        () => undefined, // gone again
-      )
-    }
-    onOtherFile(directory)
-    trailingCheck(directory, () => onOtherFile(directory))
-  }
-  // A watched directory deleted and made again (seen where its parent is watched, as the project's
-  // root is) is watched anew, and the files dev needs that are already back in it are handled.
-  watcher.on('addDir', (directory) => {
-    if (!watchedDirectories.has(directory)) return onNewDirectory(directory)
-    watcher!.unwatch(directory)
-    watcher!.add(directory)
-    for (const file of watchedFiles()) {
-      if (dirname(file) === directory)
-        void stat(file).then(
-          () => onChange(file),
-          () => undefined,
-        )
-    }
-  })
-  await new Promise<void>((resolve) => watcher!.once('ready', () => resolve()))
+  watch.watchDirectoryOf(configPath)
+  watch.watchDirectoryOf(secretsPath)
+  await watch.start(await chokidarLoading)
 
   const url = server.url
   // esbuild, for the first edit, loads a moment after ready: a request sent at once is answered
@@ -811,13 +715,12 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       devConsole.close()
       await server.close(graceMs)
       clearTimeout(warmUp)
-      for (const timer of trailing.values()) clearTimeout(timer)
       for (const state of functions.values()) clearTimeout(state.recheck)
       // A build under way ends first (none starts now): an esbuild context it made meanwhile is
       // then disposed with the rest, instead of keeping dev's process alive.
       await Promise.all([...functions.values()].map((state) => state.building?.catch(() => undefined)))
       await Promise.all([
-        watcher?.close(),
+        watch.close(),
         pool.close(),
         egress.close(),
         ...[...functions.values()].map(async (state) => (await state.builder)?.dispose()),
@@ -828,10 +731,6 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
 
 /** After `ready`, before esbuild loads for a function served from the build cache. */
 const WARM_UP_DELAY_MS = 150
-/** Longer than chokidar's 50 ms change throttle. */
-const TRAILING_CHECK_MS = 80
-/** How deep, in a directory made while a function does not build, the directories already in it are watched. */
-const NEW_DIRECTORY_DEPTH = 4
 /** How often the files of a function that does not build are looked at, besides the watcher. */
 const FAILING_RECHECK_MS = 250
 /** How long a file that fails to parse may still be changing (an editor mid-write). */
