@@ -281,9 +281,16 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
         if (closing) return
         state.dirty = false
         const started = Date.now()
-        // What this attempt answers for: a file changed while it runs waits for the next attempt,
-        // else a failing attempt would forget it and the next, succeeding, say nothing.
+        // What this attempt answers for. A file changed while it runs is the next attempt's, even one
+        // this attempt also answers for: dropped with this attempt's failure, the next attempt,
+        // succeeding, would say nothing, and the error would stay the last word on screen.
         const attempted = [...state.changed]
+        state.changed.clear()
+        /** This attempt's files go to the next one, which starts at once. */
+        const tryAgain = () => {
+          for (const file of attempted) state.changed.add(file)
+          state.dirty = true
+        }
         // The inputs as they were before esbuild read them, to tell a write made while it ran.
         const before = await stampFiles(state.inputs)
         try {
@@ -299,7 +306,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
             [...after.values()].some((stamp) => stamp === undefined || stamp.size === 0)
           if (unsettled && unsettledRetries < 3) {
             unsettledRetries++
-            state.dirty = true
+            tryAgain()
             await new Promise((resolve) => setTimeout(resolve, SETTLE_MS / 2))
             continue
           }
@@ -313,6 +320,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
             state.inputs.add(input)
           }
           for (const file of attempted) {
+            // Saved again meanwhile: the next attempt builds it, and need not say so twice.
             state.changed.delete(file)
             emit({ type: 'reload', what: 'function', file, function: name, durationMs: Date.now() - started })
           }
@@ -324,13 +332,12 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
           // instead of reporting an error about half a file.
           await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
           if (firstChanged(before, await stampFiles(state.inputs), started) !== undefined) {
-            state.dirty = true
+            tryAgain()
             continue
           }
           // The error on screen already, from an earlier attempt, is not said again.
           const repeated = state.error?.message === error.message
           state.error = error
-          for (const file of attempted) state.changed.delete(file)
           recheckWhileFailing(name, state, before)
           if (!repeated) {
             emit({
