@@ -66,7 +66,7 @@ export async function writeCachedBuild(
   for (const path of build.inputs) {
     const stamp = inputs.get(path)
     if (stamp === undefined) return // gone since: nothing to keep
-    entries.push({ path, size: stamp.size, mtimeMs: stamp.mtimeMs })
+    entries.push({ path, ...stamp })
   }
   await mkdir(options.cacheDir, { recursive: true })
   await writeFileAtomic(

@@ -414,32 +414,32 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
 
   const neededFiles = () =>
     new Set([configPath, secretsPath, ...[...functions.values()].flatMap((state) => [...state.inputs])])
-  const someBuildFails = () => [...functions.values()].some((state) => state.error !== undefined)
+  const failingFunctions = () => [...functions].filter(([, state]) => state.error !== undefined)
+  /** Builds these functions again once `path` is written out, naming it as the change. */
+  const rebuildWhenSettled = (path: string, targets: [string, FunctionState][]) => {
+    if (targets.length === 0) return
+    // An editor's write truncates the file first: an empty file is most likely half written, and
+    // building it could succeed (a TypeScript import of a missing export is just undefined).
+    void settledSize(path).then(() => {
+      for (const [name, state] of targets) void rebuild(name, state, shown(path))
+    })
+  }
   const watch = createProjectWatch({
     neededFiles,
-    someBuildFails,
+    someBuildFails: () => failingFunctions().length > 0,
     onNeeded: (path) => {
       if (path === configPath) return void reloadConfig()
       if (path === secretsPath)
         return emit({ type: 'reload', what: 'secrets', file: shown(secretsPath), durationMs: 0 })
-      const affected = [...functions].filter(([, state]) => state.inputs.has(path))
-      if (affected.length === 0) return
-      // An editor's write truncates the file first: an empty file is most likely half written, and
-      // building it could succeed (a TypeScript import of a missing export is just undefined).
-      void settledSize(path).then(() => {
-        for (const [name, state] of affected) void rebuild(name, state, shown(path))
-      })
+      rebuildWhenSettled(
+        path,
+        [...functions].filter(([, state]) => state.inputs.has(path)),
+      )
     },
     // Any other file written where dev watches may be the module a failing build could not find
     // (an import written before its file): such builds are tried again, and speak only if the
     // outcome changed.
-    onOther: (path) => {
-      const failing = [...functions].filter(([, state]) => state.error !== undefined)
-      if (failing.length === 0) return
-      void settledSize(path).then(() => {
-        for (const [name, state] of failing) void rebuild(name, state, shown(path))
-      })
-    },
+    onOther: (path) => rebuildWhenSettled(path, failingFunctions()),
   })
   const servedFromCache: [string, FunctionState][] = []
   await syncFunctions(config)
