@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { relative, resolve } from 'node:path'
-import type { BuildOptions as EsbuildOptions, BuildResult, Message, Plugin } from 'esbuild'
+import type { BuildOptions as EsbuildOptions, BuildResult, Loader, Message, Plugin } from 'esbuild'
 import { CentraliError } from '../shared/errors.js'
 import { RUN_EXPORT, SET_RUN, wrapInFactory } from '../sandbox/factory.js'
 
@@ -46,7 +46,11 @@ export class BuildError extends CentraliError {
 
 export function formatBuildProblem(problem: BuildProblem): string {
   const where =
-    problem.file === undefined ? '' : `${problem.file}:${problem.line ?? 1}:${(problem.column ?? 0) + 1}: `
+    problem.file === undefined
+      ? ''
+      : problem.line === undefined
+        ? `${problem.file}: `
+        : `${problem.file}:${problem.line}:${(problem.column ?? 0) + 1}: `
   const frame =
     problem.lineText === undefined ? '' : `\n    ${problem.lineText}\n    ${' '.repeat(problem.column ?? 0)}^`
   return `  ${where}${problem.message}${frame}`
@@ -64,7 +68,8 @@ export interface BuildOptions {
 
 export async function buildFunction(options: BuildOptions): Promise<FunctionBuild> {
   const esbuild = await import('esbuild')
-  return finishBuild(options, () => esbuild.build(esbuildOptions(options)))
+  const entry = entrySource(options)
+  return finishBuild(options, entry, () => esbuild.build(esbuildOptions(options, entry)))
 }
 
 /** An incremental builder for one function (dev): the next rebuild reuses what the last one parsed. */
@@ -75,18 +80,18 @@ export interface FunctionBuilder {
 
 export async function createFunctionBuilder(options: BuildOptions): Promise<FunctionBuilder> {
   const esbuild = await import('esbuild')
-  const context = await esbuild.context(esbuildOptions(options))
+  const entry = entrySource(options)
+  const context = await esbuild.context(esbuildOptions(options, entry))
   return {
-    rebuild: () => finishBuild(options, () => context.rebuild()),
+    rebuild: () => finishBuild(options, entry, () => context.rebuild()),
     dispose: () => context.dispose(),
   }
 }
 
-function esbuildOptions(options: BuildOptions): BuildOptionsWithMetafile {
-  const entryPath = resolve(options.root, options.entry)
+function esbuildOptions(options: BuildOptions, entry: EntrySource): BuildOptionsWithMetafile {
   return {
     absWorkingDir: options.root,
-    entryPoints: [entryPath],
+    entryPoints: [entry.path],
     bundle: true,
     write: false,
     metafile: true,
@@ -103,7 +108,7 @@ function esbuildOptions(options: BuildOptions): BuildOptionsWithMetafile {
     legalComments: 'none',
     charset: 'utf8',
     logLevel: 'silent',
-    plugins: [exposeRun(entryPath)],
+    plugins: [exposeRun(entry)],
     // An output path is what esbuild needs for an external map; nothing is written (write: false).
     // At the root, the map's sources are the project's own relative paths.
     ...(options.sourceMap ? { sourcemap: 'external' as const, outfile: 'bundle.js' } : {}),
@@ -114,6 +119,7 @@ type BuildOptionsWithMetafile = EsbuildOptions & { write: false; metafile: true 
 
 async function finishBuild(
   options: BuildOptions,
+  entry: EntrySource,
   run: () => Promise<BuildResult<BuildOptionsWithMetafile>>,
 ): Promise<FunctionBuild> {
   let result: BuildResult<BuildOptionsWithMetafile>
@@ -122,10 +128,7 @@ async function finishBuild(
   } catch (error) {
     const errors = (error as { errors?: Message[] }).errors
     if (errors === undefined) throw error
-    throw new BuildError(
-      options.entry,
-      errors.map((message) => toProblem(message, options.root)),
-    )
+    throw new BuildError(options.entry, await problemsOf(errors, entry, options))
   }
   const output = result.outputFiles.find((file) => !file.path.endsWith('.map'))
   // esbuild turns `typeof require` into `typeof __require`, its helper that throws "Dynamic require
@@ -256,18 +259,66 @@ async function refuseSesRejectedText(
   throw new BuildError(options.entry, problems)
 }
 
-function exposeRun(entryPath: string): Plugin {
+/** The entry file, and its text as the last build read it (before the lines exposeRun appends). */
+interface EntrySource {
+  path: string
+  text?: string
+  loader?: Loader
+}
+
+function entrySource(options: BuildOptions): EntrySource {
+  return { path: resolve(options.root, options.entry) }
+}
+
+function exposeRun(entry: EntrySource): Plugin {
   return {
     name: 'centrali-expose-run',
     setup(build) {
       build.onLoad({ filter: /.*/ }, async (args) => {
-        if (args.path !== entryPath) return undefined
+        if (args.path !== entry.path) return undefined
         const source = await readFile(args.path, 'utf8')
         const loader = /\.[cm]?tsx?$/.test(args.path) ? (args.path.endsWith('x') ? 'tsx' : 'ts') : 'js'
+        entry.text = source
+        entry.loader = loader
         return { contents: `${source}\n;export { run as ${RUN_EXPORT} };\n${SET_RUN}(run);\n`, loader }
       })
     },
   }
+}
+
+/**
+ * A build's errors as problems in the person's own files. A file that ends inside something
+ * unfinished (a block, a string, a comment) fails in the lines exposeRun appends, which are not
+ * theirs: the error would name a line past the end of their file and show our code. The entry is
+ * then parsed alone, which finds the same mistake where it was made.
+ */
+async function problemsOf(
+  errors: readonly Message[],
+  entry: EntrySource,
+  options: BuildOptions,
+): Promise<BuildProblem[]> {
+  const inEntry = (message: Message) =>
+    message.location !== null && resolve(options.root, message.location.file) === entry.path
+  const entryLines = entry.text?.split('\n').length ?? Infinity
+  const appended = errors.filter((message) => inEntry(message) && message.location!.line > entryLines)
+  if (entry.text === undefined || appended.length === 0) {
+    return errors.map((message) => toProblem(message, options.root))
+  }
+  let alone: readonly Message[] = []
+  try {
+    const esbuild = await import('esbuild')
+    await esbuild.transform(entry.text, { loader: entry.loader, sourcefile: entry.path, logLevel: 'silent' })
+  } catch (error) {
+    alone = (error as { errors?: Message[] }).errors ?? []
+  }
+  // Alone the file parses: the appended lines failed for a reason of their own (what `run` is),
+  // which is said of the file, without their line.
+  const own = alone.length > 0 ? alone : appended.map((message) => ({ ...message, location: null }))
+  const file = relative(options.root, entry.path) || entry.path
+  return [
+    ...own.map((message) => ({ ...toProblem(message, options.root), file })),
+    ...errors.filter((message) => !inEntry(message)).map((message) => toProblem(message, options.root)),
+  ]
 }
 
 function toProblem(message: Message, root: string): BuildProblem {

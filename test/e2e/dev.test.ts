@@ -650,6 +650,22 @@ describe('hot reload', () => {
       const afterError = dev.events.slice(dev.events.indexOf(broken))
       expect(afterError.filter((event) => event.type === 'reload')).toEqual([])
 
+      // A file that ends unfinished (its closing brace not typed yet): the error is at its own last
+      // line, never in the lines the build appends after it.
+      const unfinished = hotFunction(3).replace(/\}\n$/, '')
+      since = await edit(dev, 'functions/hot.ts', unfinished)
+      const cut = await dev.next('build.error', (event) => event.function === 'hot', since)
+      expect(cut.problems).toEqual([
+        {
+          file: 'functions/hot.ts',
+          line: unfinished.split('\n').length,
+          column: 0,
+          lineText: '',
+          message: expect.stringContaining('end of file'),
+        },
+      ])
+      expect(cut.message).not.toMatch(/__centrali|export \{ run/)
+
       // The fix recovers by itself.
       since = await edit(dev, 'functions/hot.ts', hotFunction(3))
       await dev.next('reload', (event) => event.file === 'functions/hot.ts', since)

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { BridgeRequest } from '../../src/sandbox/protocol.js'
 import type { SandboxPool } from '../../src/sandbox/pool.js'
 import { mapCodeFrames } from '../../src/build/source-map.js'
+import { BuildError } from '../../src/build/bundle.js'
 import { buildSources, createTestPool, invoke } from '../helpers/sandbox.js'
 
 let pool: SandboxPool
@@ -106,6 +107,46 @@ export async function run() {
       code: 'BUILD_FAILED',
       message: expect.stringContaining('does not declare `async function run()`'),
     })
+  })
+
+  it('a file that ends inside something unfinished: the error is at its own last line, never in lines centrali adds', async () => {
+    const cases = [
+      // An unclosed block, template and comment: each swallows what the build appends after the file.
+      { source: 'async function run() {\n  return 1\n', line: 3, message: 'Unexpected end of file' },
+      { source: 'export async function run() { return `abc', line: 1, message: 'Unterminated' },
+      { source: 'export async function run() { /* note', line: 1, message: '"*/"' },
+      {
+        source: "import { a } from './lib'\nasync function run() { return a",
+        line: 2,
+        message: 'end of file',
+      },
+    ]
+    for (const { source, line, message } of cases) {
+      const lastLine = source.split('\n')[line - 1]!
+      const error = (await buildSources({ 'fn.ts': source, 'lib.ts': 'export const a = 1' }).catch(
+        (caught: unknown) => caught,
+      )) as BuildError
+      expect(error, source).toBeInstanceOf(BuildError)
+      expect(error.problems, source).toEqual([
+        {
+          file: 'fn.ts',
+          line,
+          column: lastLine.length,
+          lineText: lastLine,
+          message: expect.stringContaining(message),
+        },
+      ])
+      expect(error.message, source).toContain(`fn.ts:${line}:${lastLine.length + 1}: `)
+      expect(error.message, source).not.toMatch(/__centrali|export \{ run/)
+    }
+    // No run at all: said of the file, with no line of centrali's shown as the user's.
+    const noRun = (await buildSources({ 'fn.js': 'async function main() {}' }).catch(
+      (caught: unknown) => caught,
+    )) as BuildError
+    expect(noRun.problems).toEqual([
+      { file: 'fn.js', message: 'the file does not declare `async function run()`' },
+    ])
+    expect(noRun.message).toContain('\n  fn.js: the file does not declare')
   })
 
   it('refuses Node built-ins at build time with a clear reason', async () => {
