@@ -1,3 +1,4 @@
+import { serialize } from 'node:v8'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
@@ -525,16 +526,54 @@ export class SandboxPool {
    * (under load this halves the worker's context switches). The other way, the worker posts each
    * message at once: code it runs may block it right after, and must not hold back a result.
    */
+  /**
+   * A message the structured clone cannot carry (a payload nested a few thousand levels deep
+   * overflows its stack) fails its own invocation, never the process nor the others in its batch.
+   */
+  private deliver(slot: WorkerSlot, batch: HostToWorker[]): void {
+    try {
+      slot.worker.postMessage(batch)
+      return
+    } catch {
+      // Sent one at a time to find the one that cannot go; nothing of a failed post was sent.
+    }
+    for (const message of batch) {
+      try {
+        slot.worker.postMessage([message])
+      } catch (error) {
+        if (message.type !== 'invoke') continue
+        const pending = slot.pending.get(message.id)
+        if (pending !== undefined) this.settle(pending, { ok: false, error: undeliverable(message, error) })
+      }
+    }
+  }
+
   private post(slot: WorkerSlot, message: HostToWorker): void {
     if (slot.dead) return
     if (slot.outbox.length === 0) {
       setImmediate(() => {
         const batch = slot.outbox
         slot.outbox = []
-        if (!slot.dead) slot.worker.postMessage(batch)
+        if (!slot.dead) this.deliver(slot, batch)
       })
     }
     slot.outbox.push(message)
+  }
+}
+
+/** Why an invocation could not be handed to its worker: the payload's depth, or (unexpected) the rest. */
+function undeliverable(message: Extract<HostToWorker, { type: 'invoke' }>, error: unknown): SerializedError {
+  try {
+    serialize(message.executionParams.payload)
+  } catch {
+    return {
+      code: 'PAYLOAD_TOO_DEEP',
+      message: 'The payload is nested too deeply to hand to the function (a few thousand levels at most).',
+    }
+  }
+  return {
+    code: 'INTERNAL_ERROR',
+    message: `The invocation could not be handed to the sandbox: ${error instanceof Error ? error.message : String(error)}`,
   }
 }
 

@@ -9,6 +9,7 @@ export const ERROR_STATUS: Readonly<Record<string, number>> = {
   FUNCTION_TIMEOUT: 504,
   FUNCTION_INTERRUPTED: 503,
   POOL_CLOSED: 503,
+  PAYLOAD_TOO_DEEP: 400,
 }
 
 export function statusForCode(code: string): number {

@@ -435,6 +435,19 @@ describe('the HTTP contract through dev', () => {
       expect(tooLarge.status).toBe(413)
       expect(errorCode(tooLarge)).toBe('PAYLOAD_TOO_LARGE')
 
+      // Valid JSON nested deeper than a structured clone can carry to the sandbox: refused, and
+      // dev keeps serving (it once crashed on this).
+      const depth = 100_000
+      const tooDeep = keep(
+        await request(`${dev.url}/endpoints/echo`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: `{"payload":${'['.repeat(depth)}${']'.repeat(depth)}}`,
+        }),
+      )
+      expect(tooDeep.status).toBe(400)
+      expect(errorCode(tooDeep)).toBe('PAYLOAD_TOO_DEEP')
+
       const thrown = keep(await post(dev, 'thrower'))
       expect(thrown.status).toBe(500)
       expect(errorCode(thrown)).toBe('FUNCTION_ERROR')

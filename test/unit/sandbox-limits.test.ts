@@ -96,6 +96,25 @@ describe('limits', () => {
     }
   }, 30000)
 
+  it('a payload too deep for a structured clone fails its own invocation (400), not the pool nor the others sent with it', async () => {
+    const pool = createTestPool(undefined, { size: 1 })
+    try {
+      const echo = await fn('return executionParams.payload')
+      const depth = 100_000
+      const [deep, sentAlongside] = await Promise.all([
+        invoke(pool, echo, JSON.parse(`${'['.repeat(depth)}${']'.repeat(depth)}`)),
+        invoke(pool, echo, 'beside'),
+      ])
+      expect(deep.error).toMatchObject({ code: 'PAYLOAD_TOO_DEEP', status: 400 })
+      expect(sentAlongside).toMatchObject({ ok: true, value: 'beside' })
+      // A payload the clone can carry is still handed over whole.
+      const nested = JSON.parse(`${'['.repeat(1000)}1${']'.repeat(1000)}`) as unknown
+      expect(await invoke(pool, echo, nested)).toMatchObject({ ok: true, value: nested })
+    } finally {
+      await pool.close()
+    }
+  })
+
   it('stops outbound calls past the per-invocation limit', async () => {
     const pool = createTestPool()
     try {
