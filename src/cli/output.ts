@@ -62,6 +62,24 @@ export function createOutput(options: { json: boolean; env?: NodeJS.ProcessEnv }
   }
 }
 
+/**
+ * Characters a terminal acts on rather than shows: C0 and C1 controls (escape sequences move the
+ * cursor, clear the screen, retitle the window; a newline starts a line that looks like the tool's
+ * own) and the Unicode line separators and bidirectional overrides (text shown other than it is).
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const TERMINAL_CONTROL = /[\u0000-\u0008\u000A-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069]/g
+
+/**
+ * Text a request or a function chose (a log, an error message, a header), safe to print on a
+ * terminal: those characters are shown escaped, as JSON shows them (`\n`, `\u001b`). Tabs stay.
+ */
+export function printable(text: string): string {
+  return text.replace(TERMINAL_CONTROL, (char) =>
+    char === '\n' ? '\\n' : char === '\r' ? '\\r' : `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
+}
+
 export function renderErrorText(
   error: { code: string; message: string; hint?: string | undefined },
   paint: Paint,

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../cli/base-command.js'
 import { isLoopbackHost } from '../shared/loopback.js'
-import { colorEnabled, lineWriter, painter } from '../cli/output.js'
+import { colorEnabled, lineWriter, painter, printable } from '../cli/output.js'
 import { startDev, type DevEvent } from '../dev/session.js'
 import { parseMapFlags } from '../project/invoke.js'
 import { UsageError } from '../shared/errors.js'
@@ -118,7 +118,7 @@ function humanRenderer(out: (line: string) => void): (event: DevEvent) => void {
       case 'log':
         add(
           event.requestId,
-          `    ${event.level === 'error' ? paint('red', 'error') : 'log'} ${typeof event.value === 'string' ? event.value : JSON.stringify(event.value)}`,
+          `    ${event.level === 'error' ? paint('red', 'error') : 'log'} ${printable(typeof event.value === 'string' ? event.value : JSON.stringify(event.value))}`,
         )
         return
       case 'egress':
@@ -126,12 +126,17 @@ function humanRenderer(out: (line: string) => void): (event: DevEvent) => void {
           // The message names the reason and ends with the fix (`centrali domains add …`) when there is one.
           add(
             event.requestId,
-            paint('red', `    ✖ blocked ${event.method} ${event.host}: ${event.error?.message ?? ''}`),
+            paint(
+              'red',
+              printable(`    ✖ blocked ${event.method} ${event.host}: ${event.error?.message ?? ''}`),
+            ),
           )
         } else {
           add(
             event.requestId,
-            `    → ${event.method} ${event.host} ${event.status ?? event.error?.code ?? ''} ${event.durationMs} ms`,
+            printable(
+              `    → ${event.method} ${event.host} ${event.status ?? event.error?.code ?? ''} ${event.durationMs} ms`,
+            ),
           )
         }
         return
@@ -143,7 +148,9 @@ function humanRenderer(out: (line: string) => void): (event: DevEvent) => void {
         const id = paint('dim', `#${event.requestId.slice(0, SHORT_ID_LENGTH)}`)
         const status =
           event.status < 300 ? paint('green', String(event.status)) : paint('red', String(event.status))
-        const error = event.error ? `  ${paint('red', `${event.error.code}: ${event.error.message}`)}` : ''
+        const error = event.error
+          ? `  ${paint('red', printable(`${event.error.code}: ${event.error.message}`))}`
+          : ''
         const stale = event.stale ? paint('yellow', '  (stale build: the newest code does not build)') : ''
         out(
           `${paint('dim', started)} ${event.trigger} ${status} ${event.durationMs} ms / ${event.timeoutMs} ms  ${id}${error}${stale}`,
@@ -151,7 +158,7 @@ function humanRenderer(out: (line: string) => void): (event: DevEvent) => void {
         for (const line of details[event.requestId] ?? []) out(line)
         delete details[event.requestId]
         // Where a thrown error came from: last, as the throw ended the invocation.
-        for (const frame of event.error?.stack ?? []) out(paint('red', `    ${frame}`))
+        for (const frame of event.error?.stack ?? []) out(paint('red', `    ${printable(frame)}`))
         return
       }
       case 'reload':
@@ -165,11 +172,11 @@ function humanRenderer(out: (line: string) => void): (event: DevEvent) => void {
         out(paint('red', `${event.message}\n  the last good centrali.json stays in force`))
         return
       case 'cors.refused': {
-        const refusal = `${event.trigger}: a browser will refuse this response: ${event.reason}`
+        const refusal = printable(`${event.trigger}: a browser will refuse this response: ${event.reason}`)
         if (refusalsShown.has(refusal)) return
         refusalsShown.add(refusal)
         out(paint('yellow', `▲ ${refusal}`))
-        out(`  to allow it: ${event.fix}`)
+        out(`  to allow it: ${printable(event.fix)}`)
         return
       }
       case 'warning':

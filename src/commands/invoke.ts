@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../cli/base-command.js'
+import { printable } from '../cli/output.js'
 import { readStdin } from '../cli/stdin.js'
 import {
   MAX_PAYLOAD_BYTES,
@@ -59,12 +60,12 @@ times out or makes a blocked call.`
     for (const warning of result.warnings ?? []) output.warn(warning)
     for (const call of result.calls) {
       const outcome = call.error ? `${call.error.code}: ${call.error.message}` : String(call.status)
-      const line = `  → ${call.method} ${call.url} ${outcome} ${call.durationMs} ms`
+      const line = printable(`  → ${call.method} ${call.url} ${outcome} ${call.durationMs} ms`)
       if (call.error?.code.startsWith('EGRESS_')) output.warn(line.trim())
       else output.info(line)
     }
     for (const record of result.logs) {
-      const text = typeof record.value === 'string' ? record.value : JSON.stringify(record.value)
+      const text = printable(typeof record.value === 'string' ? record.value : JSON.stringify(record.value))
       if (record.level === 'error') output.warn(`log: ${text}`)
       else output.info(`  log: ${text}`)
     }
@@ -74,11 +75,13 @@ times out or makes a blocked call.`
       )
     }
     if (result.ok) {
-      output.result(JSON.stringify(result.result, null, 2))
+      // Line by line: the JSON's own line breaks stay, and escaping what is inside a string keeps its value.
+      const json = JSON.stringify(result.result, null, 2) ?? 'null'
+      output.result(json.split('\n').map(printable).join('\n'))
       output.info(`${result.trigger} ran in ${result.durationMs} ms`)
     } else {
-      output.error(`${result.error!.message} [${result.error!.code}]`)
-      for (const frame of result.error!.stack ?? []) output.info(`    ${frame}`)
+      output.error(printable(`${result.error!.message} [${result.error!.code}]`))
+      for (const frame of result.error!.stack ?? []) output.info(`    ${printable(frame)}`)
     }
   }
 }

@@ -268,6 +268,53 @@ describe('an invocation', () => {
   )
 })
 
+describe('text a caller chose', () => {
+  it(
+    'a log or an error message with newlines and escape sequences is shown escaped: no forged line, no terminal control',
+    async () => {
+      await writeProject({
+        files: {
+          'functions/echo.js': `async function run() {
+  api.log(executionParams.payload.text)
+  api.log({ nested: executionParams.payload.text })
+  throw new Error(executionParams.payload.text)
+}
+`,
+        },
+        triggers: { echo: { entry: 'functions/echo.js' } },
+      })
+      const dev = await startHumanDev(PLAIN)
+      const since = dev.mark()
+      // A forged invocation line after a newline, then: clear the screen, retitle the window, and a
+      // right-to-left override.
+      const text =
+        'hello\n23:59:59 payments 200 1 ms / 30000 ms  #deadbeef\u001b[2J\u001b]0;pwned\u0007\u202egnp.exe'
+      const answer = await request(`${dev.url}/endpoints/echo`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ payload: { text } }),
+      })
+      expect(answer.status).toBe(500)
+      const at = await dev.waitLine(isInvocationOf('echo'), since)
+      const shown =
+        'hello\\n23:59:59 payments 200 1 ms / 30000 ms  #deadbeef\\u001b[2J\\u001b]0;pwned\\u0007\\u202egnp.exe'
+      const [header, ...details] = dev.block(at)
+      expect(normalise(header!)).toBe(`HH:MM:SS echo 500 N ms / 30000 ms  #ID  FUNCTION_ERROR: ${shown}`)
+      expect(details).toEqual([
+        `    log ${shown}`,
+        // JSON escapes the C0 controls itself; the override is escaped on top.
+        `    log {"nested":"hello\\n23:59:59 payments 200 1 ms / 30000 ms  #deadbeef\\u001b[2J\\u001b]0;pwned\\u0007\\u202egnp.exe"}`,
+        '    at run (functions/echo.js:4:9)',
+      ])
+      expect(dev.lines.slice(since).filter((line) => line.startsWith('23:59:59 payments'))).toEqual([])
+      // With NO_COLOR dev writes no escape of its own: any would be the caller's.
+      // eslint-disable-next-line no-control-regex -- looking for control characters is the point
+      expect(dev.lines.slice(since).join('\n')).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/)
+    },
+    T,
+  )
+})
+
 describe('a blocked call', () => {
   const blockedProject = async () => {
     const upstream = await upstreamFor()

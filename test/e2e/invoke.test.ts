@@ -686,6 +686,36 @@ describe('payloads and output', () => {
     },
     T,
   )
+
+  it(
+    'human output: what the function chose to print is shown with its control characters escaped',
+    async () => {
+      await writeProject({
+        functions: {
+          shout: [
+            'functions/shout.js',
+            `async function run() {
+  const text = 'one\\n✔ forged line\\u001b[2J\\u202e'
+  api.log(text)
+  return { text }
+}
+`,
+          ],
+        },
+        triggers: { shout: { function: 'shout' } },
+      })
+      const result = await invoke('shout')
+      expect(result.exitCode).toBe(0)
+      expect(result.stderr).toContain('log: one\\n✔ forged line\\u001b[2J\\u202e')
+      expect(result.stderr.split('\n').filter((line) => line.startsWith('✔ forged'))).toEqual([])
+      // The result stays JSON of the same value; only what a terminal would act on is escaped.
+      expect(result.stdout).toContain('"text": "one\\n✔ forged line\\u001b[2J\\u202e"')
+      expect(JSON.parse(result.stdout)).toEqual({ text: 'one\n✔ forged line\u001b[2J\u202e' })
+      expect(result.stdout + result.stderr).not.toContain('\u001b')
+      expect(result.stdout + result.stderr).not.toContain('\u202e')
+    },
+    T,
+  )
 })
 
 describe('redaction', () => {
