@@ -74,5 +74,15 @@ function toCentraliError(error: Error): CentraliError | undefined {
       hint: 'Run the command with --help for its flags and examples.',
     })
   }
+  // A flag's own parser refused its value (not a number, out of range, no such folder): oclif
+  // rethrows that as a plain Error whose message has this shape.
+  const refusedValue = /^Parsing --([\w-]+) \n\t([\s\S]*?)(?:\nSee more help with --help)?$/.exec(
+    error.message,
+  )
+  if (refusedValue) {
+    return new UsageError('USAGE_ERROR', `--${refusedValue[1]}: ${refusedValue[2]}`, {
+      hint: 'Run the command with --help for its flags and examples.',
+    })
+  }
   return describeSystemError(error, 'complete the command')
 }

@@ -44,11 +44,6 @@ serving. --json prints the same as NDJSON events. Ctrl-C lets running invocation
     const { flags } = await this.parse(Dev)
     const context = this.context(flags)
     const json = this.jsonEnabled()
-    if (!isLoopbackHost(flags.host)) {
-      this.output.warn(
-        `listening on ${flags.host}: anyone who can reach this address can call your functions with your secrets`,
-      )
-    }
     const out = lineWriter(process.stdout)
     const render = json ? (event: DevEvent) => out(JSON.stringify(event)) : humanRenderer(out)
     const session = await startDev({
@@ -59,6 +54,12 @@ serving. --json prints the same as NDJSON events. Ctrl-C lets running invocation
       cors: (flags.cors ?? []).map(checkOrigin),
       onEvent: render,
     })
+    // Once it listens there: an address dev could not listen on is an error, not a warning.
+    if (!isLoopbackHost(flags.host)) {
+      this.output.warn(
+        `listening on ${flags.host}: anyone who can reach this address can call your functions with your secrets`,
+      )
+    }
     if (flags.open) openBrowser(session.consoleUrl, (message) => this.output.warn(message))
     // Stop cleanly on Ctrl-C or SIGTERM: no new requests, running ones finish, then exit.
     process.removeAllListeners('SIGINT')

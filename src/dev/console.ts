@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { isIPv6 } from 'node:net'
 import { join } from 'node:path'
 import {
   CONSOLE_PATH,
@@ -13,12 +14,15 @@ import { packageRoot } from '../shared/package-root.js'
 
 /**
  * The dev console's server half, mounted on the dev server at `/_console`. It answers only to a
- * loopback Host naming this server's port (a DNS-rebinding page cannot reach it under another
- * name) and to no foreign Origin; every API route needs the per-run token from the printed URL.
+ * Host naming this server's port and a loopback name or the address dev listens on (a
+ * DNS-rebinding page cannot reach it under another name) and to no foreign Origin; every API route
+ * needs the per-run token from the printed URL.
  * The page is one HTML file built at build time, sent with a Content-Security-Policy that allows
  * exactly its own inline script and styles.
  */
 export interface DevConsoleOptions {
+  /** The address dev listens on (--host). */
+  host: string
   port: () => number
   state: () => Promise<ConsoleState>
   /** Runs the trigger as an HTTP request to it would; resolves once it has ended. */
@@ -39,6 +43,16 @@ export interface DevConsole {
    */
   invocation(record: () => InvocationRecord, done: boolean): () => InvocationRecord
   close(): void
+}
+
+/**
+ * The host of the console's URL: the address dev listens on, as a URL writes it, or loopback when
+ * it listens on every address (where the console is reached from this machine).
+ */
+export function consoleHost(listenHost: string): string {
+  const host = listenHost.toLowerCase()
+  if (host === '0.0.0.0' || host === '::' || host === '') return '127.0.0.1'
+  return isIPv6(host) ? `[${host}]` : host
 }
 
 /** Invocation records replayed to a page that connects (the newest). */
@@ -64,8 +78,9 @@ export function createDevConsole(options: DevConsoleOptions): DevConsole {
 
     const host = (request.headers.host ?? '').toLowerCase()
     const port = options.port()
-    if (![`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`].includes(host)) {
-      return refuse(response, 403, 'CONSOLE_HOST_REFUSED', `The console answers only to 127.0.0.1:${port}.`)
+    const answered = consoleHost(options.host)
+    if (![answered, '127.0.0.1', 'localhost', '[::1]'].some((name) => host === `${name}:${port}`)) {
+      return refuse(response, 403, 'CONSOLE_HOST_REFUSED', `The console answers only to ${answered}:${port}.`)
     }
     const origin = request.headers.origin
     if (origin !== undefined && origin !== `http://${host}`) {

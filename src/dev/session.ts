@@ -32,7 +32,8 @@ import { SandboxPool, type CallRecord, type LogRecord } from '../sandbox/pool.js
 import type { ExecutionParams } from '../sandbox/protocol.js'
 import { policyForUnknownTrigger } from '../server/cors.js'
 import { startEndpointServer, type EndpointRoute, type EndpointServer } from '../server/http.js'
-import { CentraliError, ConfigError, UserError, type ConfigProblem } from '../shared/errors.js'
+import { describeListenError } from '../server/listen-error.js'
+import { CentraliError, ConfigError, type ConfigProblem } from '../shared/errors.js'
 import { randomUUID } from 'node:crypto'
 import type { ConsoleCall, ConsoleState, InvocationRecord } from '../console/types.js'
 import { addDomains } from '../project/domains.js'
@@ -40,7 +41,7 @@ import { isSecretRef, secretReferences } from '../project/schema.js'
 import { createRedactor } from '../secrets/redact.js'
 import { SecretsStore } from '../secrets/store.js'
 import { createProjectWatch } from './watch.js'
-import { createDevConsole } from './console.js'
+import { consoleHost, createDevConsole } from './console.js'
 
 /**
  * `centrali dev`: the endpoint server of DESIGN §6 over the production sandbox, rebuilt on every
@@ -179,6 +180,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     }
   }
   const devConsole = createDevConsole({
+    host: options.host,
     port: () => server.port,
     state: consoleState,
     invoke: async (trigger, payload) => {
@@ -677,12 +679,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       pool.close(),
       ...[...functions.values()].map(async (state) => (await state.builder)?.dispose()),
     ])
-    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new UserError('PORT_IN_USE', `Port ${port} on ${options.host} is already in use.`, {
-        hint: 'Stop what is using it, or pass --port with another port (--port 0 picks a free one).',
-      })
-    }
-    throw error
+    throw describeListenError(error, options.host, port) ?? error
   }
 
   watch.watchDirectoryOf(configPath)
@@ -699,8 +696,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       )
     }
   }, WARM_UP_DELAY_MS)
-  // The console answers to loopback names only, whatever address the server listens on.
-  const consoleUrl = `http://${options.host === '::1' ? '[::1]' : '127.0.0.1'}:${server.port}${devConsole.path}`
+  const consoleUrl = `http://${consoleHost(options.host)}:${server.port}${devConsole.path}`
   emit({
     type: 'ready',
     url,

@@ -12,6 +12,7 @@ import { SandboxPool, type LoadedCode } from '../sandbox/pool.js'
 import type { ExecutionParams, TriggerParamValue } from '../sandbox/protocol.js'
 import { policyForUnknownTrigger } from '../server/cors.js'
 import { startEndpointServer, type EndpointRoute, type EndpointServer } from '../server/http.js'
+import { describeListenError } from '../server/listen-error.js'
 import { CentraliError, UserError } from '../shared/errors.js'
 import { createApiHandler } from './api.js'
 import { resolveToken, TOKEN_FILE } from './auth.js'
@@ -388,12 +389,7 @@ async function startLocked(options: ServeOptions): Promise<ServeSession> {
     await Promise.all([...live].map((version) => version.close()))
     // A token no one saw must not stay: the next start generates and shows a new one.
     if (token.generated !== undefined) await unlink(join(dataDir, TOKEN_FILE)).catch(() => undefined)
-    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new UserError('PORT_IN_USE', `Port ${options.port} on ${options.host} is already in use.`, {
-        hint: 'Stop what is using it, or pass --port with another port (--port 0 picks a free one).',
-      })
-    }
-    throw error
+    throw describeListenError(error, options.host, options.port) ?? error
   }
 
   emit({

@@ -349,6 +349,44 @@ describe('starting', () => {
   )
 
   it(
+    'a --port that is no port is a usage error (exit 2), and a --host that is no address of this machine is HOST_INVALID (exit 1)',
+    async () => {
+      await writeProject(ECHO_PROJECT)
+      for (const port of ['70000', 'abc', '-1']) {
+        const result = await sandbox.run(['dev', '--port', port, '--json'], { cwd: app })
+        expect(result.exitCode, port).toBe(2)
+        expect(result.json<{ error: { code: string; message: string } }>().error, port).toMatchObject({
+          code: 'USAGE_ERROR',
+          message: expect.stringMatching(/^--port: /),
+        })
+      }
+      const nowhere = await sandbox.run(['dev', '--port', '0', '--host', '10.255.255.1'], { cwd: app })
+      expect(nowhere.exitCode).toBe(1)
+      expect(nowhere.stderr).toContain('Cannot listen on 10.255.255.1: it is not an address of this machine.')
+      expect(nowhere.stderr).toContain('[HOST_INVALID]')
+      // No bug report, and no warning about listening where dev never listened.
+      expect(nowhere.stderr).not.toContain('This is a bug')
+      expect(nowhere.stderr).not.toContain('listening on')
+    },
+    T,
+  )
+
+  it(
+    'a --host on loopback other than 127.0.0.1: no warning, and the console URL printed is on that address and opens',
+    async () => {
+      await writeProject(ECHO_PROJECT)
+      const dev = await startDev(['--host', '127.0.0.2'])
+      const ready = dev.events.find((event) => event.type === 'ready')!
+      expect(new URL(dev.url).hostname).toBe('127.0.0.2')
+      expect(new URL(ready.console).hostname).toBe('127.0.0.2')
+      expect((await request(ready.console)).status).toBe(200)
+      expect((await post(dev, 'echo')).body).toBe(1)
+      expect(dev.stderr()).not.toContain('listening on')
+    },
+    T,
+  )
+
+  it(
     'a non-loopback --host: a warning that anyone reaching the address can call the functions',
     async () => {
       await writeProject(ECHO_PROJECT)
