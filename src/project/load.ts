@@ -90,8 +90,13 @@ export function parseProjectConfig(
   const syntaxErrors: ParseError[] = []
   const data: unknown = parse(text, syntaxErrors, JSONC_OPTIONS)
   if (syntaxErrors.length > 0) {
+    // jsonc-parser says a file cut short again for each value and brace left open where it ends:
+    // the first error at a place is the one that means something.
+    const firstAtEachPlace = syntaxErrors.filter(
+      (error, index) => syntaxErrors.findIndex((other) => other.offset === error.offset) === index,
+    )
     throw new ConfigError(
-      syntaxErrors.map((error) => ({
+      firstAtEachPlace.map((error) => ({
         file,
         path: '',
         ...lineAndColumn(text, error.offset),

@@ -166,6 +166,19 @@ describe('centrali.json schema', () => {
     expect(problems[0]).toMatchObject({ line: 4, column: 5, message: 'JSON syntax error: expected ","' })
   })
 
+  it('says a file cut short once, not again for each brace left open', () => {
+    expect(problemsOf('{"functions":{"f":{"entry":"functions/f.ts"}')).toEqual([
+      expect.objectContaining({ line: 1, column: 45, message: 'JSON syntax error: expected "}"' }),
+    ])
+    expect(problemsOf('{"functions": ')).toEqual([
+      expect.objectContaining({ line: 1, column: 15, message: 'JSON syntax error: expected a value' }),
+    ])
+    // Two mistakes in different places are both said.
+    expect(problemsOf('{\n  "domains": ["a.com" "b.com"],\n  "x": }').map((problem) => problem.line)).toEqual(
+      [2, 3],
+    )
+  })
+
   it('refuses a file that is not an object', () => {
     expect(problemsOf('[]')[0]?.message).toContain('expected an object')
   })
