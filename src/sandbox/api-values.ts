@@ -70,13 +70,32 @@ export function toLogValue(value: unknown): unknown {
   if (value instanceof Error) return { name: value.name, message: value.message }
   if (value === undefined) return null
   try {
-    return JSON.parse(
-      JSON.stringify(value, (_key, inner: unknown) =>
-        inner instanceof Error ? { name: inner.name, message: inner.message } : inner,
-      ),
-    ) as unknown
-  } catch {
-    return String(value)
+    const json = JSON.stringify(value, logReplacer())
+    return json === undefined ? `[${typeof value}]` : (JSON.parse(json) as unknown)
+  } catch (error) {
+    // A getter or toJSON that throws, a Proxy that refuses: say so rather than "[object Object]".
+    return `[a value that cannot be logged: ${error instanceof Error ? error.message : String(error)}]`
+  }
+}
+
+/**
+ * JSON.stringify's replacer for a log: errors by name and message, a bigint as its digits and `n`,
+ * a cycle as "[Circular]".
+ */
+function logReplacer(): (this: unknown, key: string, value: unknown) => unknown {
+  // The objects on the path from the root to the value being written.
+  const path: object[] = []
+  const onPath = new Set<object>()
+  return function (this: unknown, _key, value) {
+    if (typeof value === 'bigint') return `${value}n`
+    const shown = value instanceof Error ? { name: value.name, message: value.message } : value
+    if (typeof shown !== 'object' || shown === null) return shown
+    // `this` is the object holding the value: what lies after it on the path is finished with.
+    while (path.length > 0 && path.at(-1) !== this) onPath.delete(path.pop()!)
+    if (onPath.has(shown)) return '[Circular]'
+    path.push(shown)
+    onPath.add(shown)
+    return shown
   }
 }
 
@@ -136,13 +155,21 @@ export function resultJson(value: unknown): { json: string } | { code: string; m
       message: `run() returned a value that is not JSON-serialisable: ${(error as Error).message}`,
     }
   }
-  if (json !== undefined && json.length > MAX_RESULT_BYTES) {
+  // JSON has no form for a function or a symbol (stringify gives undefined): most likely `run`
+  // returned something it meant to call.
+  if (json === undefined) {
+    return {
+      code: 'FUNCTION_ERROR',
+      message: `run() returned a ${typeof value}, which has no JSON form; return a JSON value (an object, an array, a string, a number, a boolean or null).`,
+    }
+  }
+  if (json.length > MAX_RESULT_BYTES) {
     return {
       code: 'FUNCTION_RESULT_TOO_LARGE',
       message: `run() returned ${json.length} bytes of JSON; a result may be at most ${MAX_RESULT_BYTES} (10 MiB).`,
     }
   }
-  return { json: json ?? 'null' }
+  return { json }
 }
 
 /**

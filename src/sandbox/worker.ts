@@ -217,16 +217,23 @@ function makeApi(invocation: Invocation) {
   }
   const log = (level: 'info' | 'error') => (value: unknown) => {
     if (invocation.done || invocation.logCount > MAX_LOG_RECORDS) return
-    const record = toLogValue(value)
-    invocation.logBytes += JSON.stringify(record)?.length ?? 4
     invocation.logCount++
-    if (invocation.logCount > MAX_LOG_RECORDS || invocation.logBytes > MAX_LOG_BYTES) {
+    if (invocation.logCount > MAX_LOG_RECORDS) {
       // One last record says why the rest is missing; the host never holds more than the cap.
-      invocation.logCount = MAX_LOG_RECORDS + 1
-      const note = `log limit reached (${MAX_LOG_RECORDS} records or ${MAX_LOG_BYTES} bytes per invocation); later records dropped`
+      const note = `log limit reached (${MAX_LOG_RECORDS} records per invocation); later records dropped`
       send({ type: 'log', id: invocation.id, level: 'error', time: Date.now(), value: note })
       return
     }
+    const record = toLogValue(value)
+    const bytes = JSON.stringify(record)?.length ?? 4
+    if (invocation.logBytes + bytes > MAX_LOG_BYTES) {
+      // Only this record is dropped, with a note in its place: the smaller ones after it still fit.
+      const note = `a log record of ${bytes} bytes was dropped: an invocation's logs may hold ${MAX_LOG_BYTES} bytes, and ${MAX_LOG_BYTES - invocation.logBytes} were left`
+      invocation.logBytes += note.length
+      send({ type: 'log', id: invocation.id, level: 'error', time: Date.now(), value: note })
+      return
+    }
+    invocation.logBytes += bytes
     send({ type: 'log', id: invocation.id, level, time: Date.now(), value: record })
   }
   return freezeArrows(contractApi(request, log, HttpError, failedCall))

@@ -79,11 +79,24 @@ describe('memory and volume', () => {
       level: 'error',
       value: expect.stringContaining('log limit reached'),
     })
+    // 1 MiB of logs in all: a record that does not fit is replaced by a note, and a smaller one
+    // after it is still kept.
     const heavy = await invoke(
       pool,
-      await fn("const s = 'x'.repeat(400000); for (let i = 0; i < 20; i++) api.log(s); return 1"),
+      await fn(
+        "const s = 'x'.repeat(400000); for (let i = 0; i < 20; i++) api.log(s); api.log('small, after'); api.log('x'.repeat(5 * 1024 * 1024)); api.log('the last'); return 1",
+      ),
     )
-    expect(heavy.logs.length).toBeLessThanOrEqual(4)
+    const values = heavy.logs.map((record) => record.value)
+    expect(values.slice(0, 2)).toEqual(['x'.repeat(400000), 'x'.repeat(400000)])
+    expect(values.slice(2, 20)).toEqual(
+      Array.from({ length: 18 }, () => expect.stringMatching(/^a log record of 400002 bytes was dropped: /)),
+    )
+    expect(values.slice(20)).toEqual([
+      'small, after',
+      expect.stringMatching(/^a log record of 5242882 bytes was dropped: /),
+      'the last',
+    ])
     expect(JSON.stringify(heavy.logs).length).toBeLessThan(1.3 * 1024 * 1024)
   })
 

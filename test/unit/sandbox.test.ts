@@ -438,6 +438,26 @@ describe('api', () => {
     })
   })
 
+  it('logs what JSON cannot hold as something readable: a cycle, a bigint, a throwing getter, a function', async () => {
+    const outcome = await runBody(`
+      const cyclic = { name: 'a', list: [1] }
+      cyclic.self = cyclic
+      cyclic.list.push(cyclic)
+      const shared = { n: 1 }
+      api.log(cyclic)
+      api.log({ left: shared, right: shared, big: 12n })
+      api.log({ get broken() { throw new Error('no reading me') } })
+      api.log(() => 1)
+      return 1`)
+    expect(outcome.logs.map((record) => record.value)).toEqual([
+      { name: 'a', list: [1, '[Circular]'], self: '[Circular]' },
+      // Seen twice but not a cycle: written both times.
+      { left: { n: 1 }, right: { n: 1 }, big: '12n' },
+      '[a value that cannot be logged: no reading me]',
+      '[function]',
+    ])
+  })
+
   it('collects structured logs with the request id and trigger', async () => {
     const outcome = await runBody(
       "api.log({ step: 1 }); api.logError(new Error('boom')); api.log('text'); return 1",
@@ -604,6 +624,19 @@ export async function run() {
   it('a value that is not JSON is FUNCTION_ERROR', async () => {
     const outcome = await runBody('const a = {}; a.self = a; return a')
     expect(outcome.error).toMatchObject({ code: 'FUNCTION_ERROR', message: expect.stringContaining('JSON') })
+  })
+
+  it('a function or a symbol returned (no JSON form) is FUNCTION_ERROR, not null', async () => {
+    for (const [body, kind] of [
+      ['return run', 'function'],
+      ["return Symbol('s')", 'symbol'],
+    ]) {
+      const outcome = await runBody(body!)
+      expect(outcome.error, body).toMatchObject({
+        code: 'FUNCTION_ERROR',
+        message: expect.stringContaining(`run() returned a ${kind}, which has no JSON form`),
+      })
+    }
   })
 
   it('undefined becomes null', async () => {
