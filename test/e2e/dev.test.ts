@@ -476,6 +476,32 @@ describe('the HTTP contract through dev', () => {
 
 describe('CORS', () => {
   it(
+    '"*" with credentials: dev does not start, CONFIG_INVALID naming the file and triggers.<name>.cors',
+    async () => {
+      await writeProject({
+        ...ECHO_PROJECT,
+        triggers: { echo: { function: 'echo', cors: { origins: ['*'], credentials: true } } },
+      })
+      const result = await sandbox.run(['dev', '--port', '0', '--json'], { cwd: app })
+      expect(result.exitCode).toBe(1)
+      const { error } = result.json<{
+        error: { code: string; problems: { file: string; path: string; line: number; message: string }[] }
+      }>()
+      expect(error.code).toBe('CONFIG_INVALID')
+      expect(error.problems).toEqual([
+        expect.objectContaining({
+          file: 'centrali.json',
+          path: 'triggers.echo.cors',
+          message: expect.stringContaining(
+            'expected the origins listed explicitly when "credentials" is true',
+          ),
+        }),
+      ])
+    },
+    T,
+  )
+
+  it(
     'preflights, headers on results, errors and timeouts; a foreign origin gets none and a cors.refused event; --cors adds one',
     async () => {
       const cors = {
