@@ -28,21 +28,28 @@ export function decideCors(
   if (policy === undefined || policy.origins.length === 0) {
     return { allowed: false, reason: `${origin} is not allowed: the trigger has no "cors" origins` }
   }
+  const listed = policy.origins.includes(origin)
   const wildcard = policy.origins.includes('*')
-  if (!wildcard && !policy.origins.includes(origin)) {
+  if (!wildcard && !listed) {
     return {
       allowed: false,
       reason: `${origin} is not one of the origins allowed to call this trigger (${policy.origins.join(', ')})`,
     }
   }
+  // Credentials only for an origin listed by name: reflecting whatever Origin "*" lets in, with
+  // allow-credentials, would let any site make credentialed requests and read the answers. The
+  // config refuses "*" with credentials; a policy can still get here with both (`--cors '*'` on such
+  // a trigger, the union for an unknown trigger, a version `serve` stored before that rule).
+  const credentials = policy.credentials === true && listed
   // With credentials the browser wants the exact origin, never "*".
-  const allowOrigin = wildcard && !policy.credentials ? '*' : origin
+  const allowOrigin = wildcard && !credentials ? '*' : origin
   const headers: Record<string, string> = {
     'access-control-allow-origin': allowOrigin,
     'access-control-expose-headers': EXPOSED_HEADERS,
   }
-  if (allowOrigin !== '*') headers.vary = 'Origin'
-  if (policy.credentials) headers['access-control-allow-credentials'] = 'true'
+  // The answer depends on the Origin unless every origin gets the same "*".
+  if (allowOrigin !== '*' || policy.credentials) headers.vary = 'Origin'
+  if (credentials) headers['access-control-allow-credentials'] = 'true'
   if (preflight) {
     headers['access-control-allow-methods'] = 'POST, OPTIONS'
     headers['access-control-allow-headers'] = [
@@ -56,7 +63,9 @@ export function decideCors(
 /**
  * The policy for a trigger that does not exist: every origin some trigger allows. A page that
  * misspells a trigger's name then reads the server's TRIGGER_NOT_FOUND instead of a bare network
- * error; the answer tells it nothing a trigger it may call would not.
+ * error; the answer tells it nothing a trigger it may call would not. A "*" from one trigger and
+ * credentials from another do not add up to credentials for any origin: `decideCors` gives them
+ * only to origins listed by name.
  */
 export function policyForUnknownTrigger(policies: Iterable<CorsPolicy | undefined>): CorsPolicy | undefined {
   const origins = new Set<string>()

@@ -502,6 +502,37 @@ describe('CORS', () => {
   )
 
   it(
+    '--cors \'*\' on a trigger with credentials: its listed origin keeps them, any other gets "*" without; an unknown trigger too',
+    async () => {
+      await writeProject({
+        ...ECHO_PROJECT,
+        triggers: {
+          echo: { function: 'echo', cors: { origins: ['http://app.test'], credentials: true } },
+        },
+      })
+      const dev = await startDev(['--cors', '*'])
+      for (const trigger of ['echo', 'ecoh']) {
+        for (const method of ['OPTIONS', 'POST']) {
+          const from = (origin: string) =>
+            request(`${dev.url}/endpoints/${trigger}`, {
+              method,
+              headers: { origin, 'access-control-request-method': 'POST' },
+              ...(method === 'POST' ? { body: '{}' } : {}),
+            })
+          const what = `${method} ${trigger}`
+          const foreign = await from('http://evil.test')
+          expect(foreign.headers.get('access-control-allow-origin'), what).toBe('*')
+          expect(foreign.headers.get('access-control-allow-credentials'), what).toBeNull()
+          const app = await from('http://app.test')
+          expect(app.headers.get('access-control-allow-origin'), what).toBe('http://app.test')
+          expect(app.headers.get('access-control-allow-credentials'), what).toBe('true')
+        }
+      }
+    },
+    T,
+  )
+
+  it(
     'preflights, headers on results, errors and timeouts; a foreign origin gets none and a cors.refused event; --cors adds one',
     async () => {
       const cors = {
