@@ -145,8 +145,15 @@ async function handle(app: WorkerApp, request: Request, env: WorkerEnv): Promise
       ? app.manifest.triggers[trigger]
       : undefined
 
-  const cors = decideCors(route?.cors, request.headers.get('origin') ?? undefined, method === 'OPTIONS')
-  if (cors.allowed === true)
+  const preflight =
+    method === 'OPTIONS'
+      ? {
+          method: request.headers.get('access-control-request-method') ?? undefined,
+          headers: request.headers.get('access-control-request-headers') ?? undefined,
+        }
+      : undefined
+  const cors = decideCors(route?.cors, request.headers.get('origin') ?? undefined, preflight)
+  if (cors.allowed !== undefined)
     for (const [name, value] of Object.entries(cors.headers)) headers.set(name, value)
 
   // A production endpoint does not list its triggers.

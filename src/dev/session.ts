@@ -30,7 +30,7 @@ import { createCallHandler } from '../sandbox/bridge.js'
 import { resultOf, runInvocation, type InvocationReport } from '../sandbox/engine.js'
 import { SandboxPool, type CallRecord, type LogRecord } from '../sandbox/pool.js'
 import type { ExecutionParams } from '../sandbox/protocol.js'
-import { policyForUnknownTrigger } from '../server/cors.js'
+import { policyForUnknownTrigger, type CorsRefusal } from '../server/cors.js'
 import { startEndpointServer, type EndpointRoute, type EndpointServer } from '../server/http.js'
 import { describeListenError } from '../server/listen-error.js'
 import { CentraliError, ConfigError, type ConfigProblem } from '../shared/errors.js'
@@ -97,7 +97,7 @@ export type DevEvent =
       problems: readonly BuildProblem[]
     }
   | { type: 'config.error'; file: string; message: string; problems: readonly ConfigProblem[] }
-  /** `fix` says how to allow the origin. */
+  /** `fix` says what to change: the origins or the headers the trigger allows, or the method. */
   | { type: 'cors.refused'; trigger: string; origin: string; reason: string; fix: string }
   | { type: 'warning'; message: string }
 
@@ -668,8 +668,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
             type: 'cors.refused',
             trigger: event.trigger,
             origin: event.origin,
-            reason: event.corsRefused,
-            fix: `add "${event.origin}" to triggers.${event.trigger}.cors.origins in centrali.json, or start dev with --cors ${event.origin}`,
+            reason: event.corsRefused.reason,
+            fix: corsFix(event.corsRefused, event.trigger, event.origin),
           })
         }
       },
@@ -792,6 +792,18 @@ function consoleCall(call: CallRecord): ConsoleCall {
   // Only a host (or port) missing from the allowlist is fixed by allowing it.
   if (call.allow !== undefined) shown.fix = call.allow
   return shown
+}
+
+/** The `fix` of a `cors.refused` event: what in centrali.json (or the page) makes the browser accept. */
+function corsFix(refusal: CorsRefusal, trigger: string, origin: string): string {
+  switch (refusal.refused) {
+    case 'origin':
+      return `add "${origin}" to triggers.${trigger}.cors.origins in centrali.json, or start dev with --cors ${origin}`
+    case 'headers':
+      return `add ${refusal.headers.map((name) => `"${name}"`).join(', ')} to triggers.${trigger}.cors.headers in centrali.json`
+    case 'method':
+      return 'send the request with POST, the one method endpoints take'
+  }
 }
 
 function failure(code: string, message: string): InvocationReport {

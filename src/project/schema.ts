@@ -163,8 +163,29 @@ export const projectConfigSchema = z
           })
         }
       }
+      for (const triggerName of triggersWithCredentialedWildcard(config.triggers)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['triggers', triggerName, 'cors'],
+          message: CREDENTIALED_WILDCARD_MESSAGE,
+        })
+      }
     }),
   )
+
+/**
+ * `"origins": ["*"]` with `"credentials": true` would reflect any origin with allow-credentials:
+ * every site could make credentialed requests and read the answers. Refused wherever triggers come
+ * in (centrali.json, an upload to `serve`); `decideCors` never gives "*" credentials either.
+ */
+export const CREDENTIALED_WILDCARD_MESSAGE =
+  'expected the origins listed explicitly when "credentials" is true ("*" with credentials would let any site make credentialed requests and read the answers)'
+
+export function triggersWithCredentialedWildcard(triggers: Record<string, TriggerConfig>): string[] {
+  return Object.entries(triggers)
+    .filter(([, { cors }]) => cors?.credentials === true && cors.origins.includes('*'))
+    .map(([triggerName]) => triggerName)
+}
 
 export type ProjectConfig = z.output<typeof projectConfigSchema>
 export type TriggerConfig = z.output<typeof triggerSchema>

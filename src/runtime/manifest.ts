@@ -1,6 +1,12 @@
 import * as z from 'zod/mini'
 import { describeIssue, formatJsonPath, normalDomainEntries } from '../project/load.js'
-import { domainSchema, NAME_PATTERN, triggerSchema } from '../project/schema.js'
+import {
+  CREDENTIALED_WILDCARD_MESSAGE,
+  domainSchema,
+  NAME_PATTERN,
+  triggerSchema,
+  triggersWithCredentialedWildcard,
+} from '../project/schema.js'
 import { ApiError } from './errors.js'
 import type { Manifest, UploadRequest } from './protocol.js'
 
@@ -47,11 +53,25 @@ const manifestSchema = z
     }),
   )
 
-const uploadSchema = z.strictObject({
-  manifest: manifestSchema,
-  bundles: z.record(bundleHash, z.string()),
-  sourceMaps: z.optional(z.record(bundleHash, z.string())),
-})
+const uploadSchema = z
+  .strictObject({
+    manifest: manifestSchema,
+    bundles: z.record(bundleHash, z.string()),
+    sourceMaps: z.optional(z.record(bundleHash, z.string())),
+  })
+  .check(
+    // Here rather than in manifestSchema: a version stored before this rule keeps loading (decideCors
+    // gives its "*" no credentials), while a new upload is held to centrali.json's rule.
+    z.superRefine((upload, context) => {
+      for (const triggerName of triggersWithCredentialedWildcard(upload.manifest.triggers)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['manifest', 'triggers', triggerName, 'cors'],
+          message: CREDENTIALED_WILDCARD_MESSAGE,
+        })
+      }
+    }),
+  )
 
 /** Checks an upload's shape; throws 400 BAD_REQUEST listing each problem with its JSON path. */
 export function parseUploadRequest(body: unknown): UploadRequest {

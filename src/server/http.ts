@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import type { InvocationReport } from '../sandbox/engine.js'
 import type { ExecutionParams } from '../sandbox/protocol.js'
-import { decideCors, type CorsPolicy } from './cors.js'
+import { decideCors, type CorsPolicy, type CorsRefusal } from './cors.js'
 
 /**
  * The HTTP contract of DESIGN §6, shared by `dev` and `serve`: `POST /endpoints/<trigger>` with
@@ -26,8 +26,8 @@ export interface RequestEvent {
   status: number
   durationMs: number
   report?: InvocationReport
-  /** Why a cross-origin request got no CORS headers. */
-  corsRefused?: string
+  /** Why a browser will refuse the answer to a cross-origin request. */
+  corsRefused?: CorsRefusal
   /** The refused request's Origin, with `corsRefused`. */
   origin?: string
 }
@@ -138,11 +138,18 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
 
     const origin = headerValue(request.headers.origin)
     const corsPolicy = route === undefined ? options.unknownTriggerCors?.() : route.cors
-    const cors = decideCors(corsPolicy, origin, method === 'OPTIONS')
-    if (cors.allowed === true)
+    const preflight =
+      method === 'OPTIONS'
+        ? {
+            method: headerValue(request.headers['access-control-request-method']),
+            headers: headerValue(request.headers['access-control-request-headers']),
+          }
+        : undefined
+    const cors = decideCors(corsPolicy, origin, preflight)
+    if (cors.allowed !== undefined)
       for (const [name, value] of Object.entries(cors.headers)) response.setHeader(name, value)
-    else if (cors.allowed === false && route) {
-      event.corsRefused = cors.reason
+    if (cors.allowed === false && route) {
+      event.corsRefused = cors.refusal
       event.origin = origin
     }
     for (const [name, value] of Object.entries(route?.headers ?? {})) response.setHeader(name, value)

@@ -21,6 +21,8 @@ let dev: ResultPromise
 let browser: Browser
 let devUrl = ''
 let pageOrigin = ''
+/** dev's NDJSON events. */
+const devEvents: { type: string; [key: string]: unknown }[] = []
 
 const listen = async (server: Server) => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -87,6 +89,7 @@ beforeAll(async () => {
   devUrl = await new Promise<string>((resolve, reject) => {
     createInterface({ input: dev.stdout! }).on('line', (line) => {
       const event = JSON.parse(line) as { type: string; url?: string }
+      devEvents.push(event)
       if (event.type === 'ready') resolve(event.url!)
     })
     setTimeout(() => reject(new Error('dev did not get ready')), 15000).unref()
@@ -180,6 +183,55 @@ describe('centrali/client in Chromium against centrali dev', () => {
     await mkdir(join(ROOT, 'test-artifacts'), { recursive: true })
     await tab.screenshot({ path: join(ROOT, 'test-artifacts/client-in-chromium.png') })
     await context.close()
+  }, 40000)
+
+  it('a header or a method the trigger does not allow: the browser refuses, and dev said why; safelisted headers pass', async () => {
+    const tab = await browser.newPage()
+    try {
+      await tab.goto(pageOrigin)
+      const call = (init: { method?: string; headers?: Record<string, string> }) =>
+        tab.evaluate(
+          async ({ url, init }) => {
+            try {
+              const response = await fetch(url, {
+                method: 'POST',
+                body: JSON.stringify({ payload: { messages: [{ role: 'user', content: 'x' }] } }),
+                ...init,
+                headers: { 'content-type': 'application/json', ...init.headers },
+              })
+              return `status ${response.status}`
+            } catch {
+              return 'refused'
+            }
+          },
+          { url: `${devUrl}/endpoints/openai-chat`, init },
+        )
+      const refusalsBefore = devEvents.filter((event) => event.type === 'cors.refused').length
+      // Safelisted names, one with a value a browser does not safelist (so its preflight names it).
+      expect(
+        await call({ headers: { 'accept-language': 'en', accept: `application/json;${'q=1,'.repeat(40)}` } }),
+      ).toBe('status 200')
+      expect(devEvents.filter((event) => event.type === 'cors.refused')).toHaveLength(refusalsBefore)
+
+      expect(await call({ headers: { 'X-User-Token': 't' } })).toBe('refused')
+      expect(await call({ method: 'PUT' })).toBe('refused')
+      const refusals = () => devEvents.filter((event) => event.type === 'cors.refused').slice(refusalsBefore)
+      for (let waited = 0; refusals().length < 2 && waited < 5000; waited += 50)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(refusals()).toEqual([
+        expect.objectContaining({
+          trigger: 'openai-chat',
+          origin: pageOrigin,
+          reason: expect.stringContaining('asks to send the header x-user-token'),
+          fix: 'add "x-user-token" to triggers.openai-chat.cors.headers in centrali.json',
+        }),
+        expect.objectContaining({
+          reason: `the preflight from ${pageOrigin} asks for PUT; endpoints take POST only`,
+        }),
+      ])
+    } finally {
+      await tab.close()
+    }
   }, 40000)
 
   it('a page from an origin that is not allowed is refused by the browser', async () => {

@@ -615,6 +615,39 @@ describe('CORS', () => {
   )
 
   it(
+    'a preflight asking for a header or a method the trigger does not allow: a line naming it, and how to fix it',
+    async () => {
+      await writeProject({
+        files: { 'functions/echo.js': 'async function run() { return { ok: true } }\n' },
+        triggers: { echo: { entry: 'functions/echo.js', cors: { origins: ['http://app.test'] } } },
+      })
+      const dev = await startHumanDev(PLAIN)
+      const since = dev.mark()
+      const preflight = (method: string, headers: string) =>
+        request(`${dev.url}/endpoints/echo`, {
+          method: 'OPTIONS',
+          headers: {
+            origin: 'http://app.test',
+            'access-control-request-method': method,
+            'access-control-request-headers': headers,
+          },
+        })
+      expect((await preflight('POST', 'content-type, x-user-token')).status).toBe(204)
+      // Said once per trigger and reason.
+      expect((await preflight('POST', 'x-user-token')).status).toBe(204)
+      expect((await preflight('PUT', 'content-type')).status).toBe(204)
+      await dev.waitLine((line) => line.startsWith('  to allow it: send the request with POST'), since)
+      expect(dev.lines.slice(since)).toEqual([
+        '▲ echo: a browser will refuse this response: the preflight from http://app.test asks to send the header x-user-token, which this trigger does not allow (it allows content-type, authorization, x-request-id, accept, accept-language, content-language, range)',
+        '  to allow it: add "x-user-token" to triggers.echo.cors.headers in centrali.json',
+        '▲ echo: a browser will refuse this response: the preflight from http://app.test asks for PUT; endpoints take POST only',
+        '  to allow it: send the request with POST, the one method endpoints take',
+      ])
+    },
+    T,
+  )
+
+  it(
     'FORCE_COLOR=1: the refusal line is yellow',
     async () => {
       await writeProject({

@@ -527,6 +527,116 @@ describe('the HTTP contract through dev', () => {
 
 describe('CORS', () => {
   it(
+    '"*" with credentials: dev does not start, CONFIG_INVALID naming the file and triggers.<name>.cors',
+    async () => {
+      await writeProject({
+        ...ECHO_PROJECT,
+        triggers: { echo: { function: 'echo', cors: { origins: ['*'], credentials: true } } },
+      })
+      const result = await sandbox.run(['dev', '--port', '0', '--json'], { cwd: app })
+      expect(result.exitCode).toBe(1)
+      const { error } = result.json<{
+        error: { code: string; problems: { file: string; path: string; line: number; message: string }[] }
+      }>()
+      expect(error.code).toBe('CONFIG_INVALID')
+      expect(error.problems).toEqual([
+        expect.objectContaining({
+          file: 'centrali.json',
+          path: 'triggers.echo.cors',
+          message: expect.stringContaining(
+            'expected the origins listed explicitly when "credentials" is true',
+          ),
+        }),
+      ])
+    },
+    T,
+  )
+
+  it(
+    '--cors \'*\' on a trigger with credentials: its listed origin keeps them, any other gets "*" without; an unknown trigger too',
+    async () => {
+      await writeProject({
+        ...ECHO_PROJECT,
+        triggers: {
+          echo: { function: 'echo', cors: { origins: ['http://app.test'], credentials: true } },
+        },
+      })
+      const dev = await startDev(['--cors', '*'])
+      for (const trigger of ['echo', 'ecoh']) {
+        for (const method of ['OPTIONS', 'POST']) {
+          const from = (origin: string) =>
+            request(`${dev.url}/endpoints/${trigger}`, {
+              method,
+              headers: { origin, 'access-control-request-method': 'POST' },
+              ...(method === 'POST' ? { body: '{}' } : {}),
+            })
+          const what = `${method} ${trigger}`
+          const foreign = await from('http://evil.test')
+          expect(foreign.headers.get('access-control-allow-origin'), what).toBe('*')
+          expect(foreign.headers.get('access-control-allow-credentials'), what).toBeNull()
+          const app = await from('http://app.test')
+          expect(app.headers.get('access-control-allow-origin'), what).toBe('http://app.test')
+          expect(app.headers.get('access-control-allow-credentials'), what).toBe('true')
+        }
+      }
+    },
+    T,
+  )
+
+  it(
+    'a preflight from an allowed origin asking for a header or a method the trigger does not allow: 204 with the CORS headers, and a cors.refused event naming it',
+    async () => {
+      await writeProject({
+        ...ECHO_PROJECT,
+        triggers: {
+          echo: { function: 'echo', cors: { origins: ['http://app.test'], headers: ['x-custom'] } },
+        },
+      })
+      const dev = await startDev()
+      const preflight = (method: string, headers: string) =>
+        request(`${dev.url}/endpoints/echo`, {
+          method: 'OPTIONS',
+          headers: {
+            origin: 'http://app.test',
+            'access-control-request-method': method,
+            'access-control-request-headers': headers,
+          },
+        })
+
+      let since = dev.mark()
+      const header = await preflight('POST', 'content-type, x-user-token')
+      expect(header.status).toBe(204)
+      expect(header.headers.get('access-control-allow-origin')).toBe('http://app.test')
+      expect(header.headers.get('access-control-allow-headers')).not.toContain('x-user-token')
+      expect(await dev.next('cors.refused', () => true, since)).toEqual({
+        type: 'cors.refused',
+        trigger: 'echo',
+        origin: 'http://app.test',
+        reason:
+          'the preflight from http://app.test asks to send the header x-user-token, which this trigger does not allow (it allows content-type, authorization, x-request-id, accept, accept-language, content-language, range, x-custom)',
+        fix: 'add "x-user-token" to triggers.echo.cors.headers in centrali.json',
+      })
+
+      since = dev.mark()
+      const method = await preflight('PUT', 'content-type')
+      expect(method.status).toBe(204)
+      expect(method.headers.get('access-control-allow-origin')).toBe('http://app.test')
+      expect(await dev.next('cors.refused', () => true, since)).toMatchObject({
+        reason: 'the preflight from http://app.test asks for PUT; endpoints take POST only',
+        fix: 'send the request with POST, the one method endpoints take',
+      })
+
+      // What the trigger allows, in any case and spacing, and the safelisted headers: nothing to say.
+      since = dev.mark()
+      expect((await preflight('POST', 'Content-Type,X-Custom , accept-language')).status).toBe(204)
+      expect((await post(dev, 'echo', {}, { origin: 'http://app.test', 'x-custom': '1' })).status).toBe(200)
+      await dev.next('invocation.end', () => true, since)
+      expect(dev.events.slice(since).filter((event) => event.type === 'cors.refused')).toEqual([])
+    },
+    T,
+  )
+
+  it(
     'preflights, headers on results, errors and timeouts; a foreign origin gets none and a cors.refused event; --cors adds one',
     async () => {
       const cors = {

@@ -555,6 +555,15 @@ describe('deploy API', () => {
           'manifest.triggers.hello.timeoutMs',
         ],
         [{ functions: good.manifest.functions, triggers: good.manifest.triggers }, 'manifest.domains'],
+        [
+          {
+            ...good.manifest,
+            triggers: {
+              hello: { type: 'endpoint', function: 'fn', cors: { origins: ['*'], credentials: true } },
+            },
+          },
+          'manifest.triggers.hello.cors: expected the origins listed explicitly',
+        ],
       ]
       for (const [manifest, path] of problems) {
         const answer = await serve.api('POST', '/v1/deployments', { ...good, manifest })

@@ -105,6 +105,28 @@ describe('centrali.json schema', () => {
     )
   })
 
+  it('refuses "*" among the origins of a trigger that allows credentials, at its cors', () => {
+    for (const origins of [['*'], ['http://localhost:5173', '*']]) {
+      const text = withTrigger({ cors: { origins, credentials: true } })
+      const problems = problemsOf(text)
+      expect(problems, origins.join()).toEqual([
+        expect.objectContaining({
+          file: 'centrali.json',
+          path: 'triggers.t.cors',
+          message: expect.stringContaining(
+            'expected the origins listed explicitly when "credentials" is true',
+          ),
+        }),
+      ])
+      const lineText = text.split('\n')[problems[0]!.line! - 1]!
+      expect(lineText.slice(problems[0]!.column! - 1)).toMatch(/^"cors"/)
+    }
+    // "*" without credentials, and credentials with named origins, are fine.
+    for (const cors of [{ origins: ['*'] }, { origins: ['*'], credentials: false }]) {
+      expect(() => parseProjectConfig(withTrigger({ cors }), 'centrali.json')).not.toThrow()
+    }
+  })
+
   it('refuses bad names, domains and targets with their paths', () => {
     const problems = problemsOf(
       JSON.stringify({

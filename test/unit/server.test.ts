@@ -184,9 +184,38 @@ describe('CORS', () => {
   it('gives an origin that is not allowed no CORS headers, and says why', async () => {
     const response = await post('/endpoints/echo', '{}', { origin: 'http://evil.example' })
     expect(response.headers.get('access-control-allow-origin')).toBeNull()
-    expect(events.at(-1)?.corsRefused).toBe(
+    expect(events.at(-1)?.corsRefused?.reason).toBe(
       'http://evil.example is not one of the origins allowed to call this trigger (http://app.example)',
     )
+  })
+})
+
+describe('CORS of a preflight that asks for more than the trigger allows', () => {
+  it('answers 204 with the CORS headers, and says which header or method the browser will refuse', async () => {
+    const preflight = (method: string, headers: string) =>
+      fetch(`${server.url}/endpoints/echo`, {
+        method: 'OPTIONS',
+        headers: {
+          origin: 'http://app.example',
+          'access-control-request-method': method,
+          'access-control-request-headers': headers,
+        },
+      })
+    const header = await preflight('POST', 'content-type, x-user-token')
+    expect(header.status).toBe(204)
+    expect(header.headers.get('access-control-allow-origin')).toBe('http://app.example')
+    expect(header.headers.get('access-control-allow-headers')).not.toContain('x-user-token')
+    expect(events.at(-1)).toMatchObject({
+      status: 204,
+      origin: 'http://app.example',
+      corsRefused: { refused: 'headers', headers: ['x-user-token'] },
+    })
+    const method = await preflight('PUT', 'content-type')
+    expect(method.status).toBe(204)
+    expect(events.at(-1)?.corsRefused).toMatchObject({ refused: 'method', method: 'PUT' })
+    // What the trigger allows: no refusal.
+    await preflight('POST', 'Content-Type, X-App')
+    expect(events.at(-1)?.corsRefused).toBeUndefined()
   })
 })
 
