@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto'
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import {
+  createServer,
+  maxHeaderSize,
+  STATUS_CODES,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { InvocationReport } from '../sandbox/engine.js'
 import type { ExecutionParams } from '../sandbox/protocol.js'
 import { decideCors, type CorsPolicy } from './cors.js'
@@ -89,7 +96,9 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
   }
   // Node enforces the header and request timeouts by sweeping the connections at this interval;
   // at its default (30 s) a slow client could hold a connection for 40 s instead of 10.
-  const server = createServer({ connectionsCheckingInterval: 1_000 }, (request, response) => {
+  // Node's own Host check answers a bare 400: `handle` makes it, in the contract's shape.
+  const serverOptions = { connectionsCheckingInterval: 1_000, requireHostHeader: false }
+  const server = createServer(serverOptions, (request, response) => {
     inFlight++
     response.on('close', onResponseClose)
     handle(request, response).catch((error: unknown) => {
@@ -102,6 +111,9 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
   server.headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS
   server.requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
   server.keepAliveTimeout = options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS
+  server.on('clientError', (error: ClientError, socket: Duplex) =>
+    answerClientError(error, socket, server.headersTimeout, server.requestTimeout),
+  )
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const started = Date.now()
@@ -117,6 +129,12 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
       options.onRequest?.(event)
     }
     const finish = (status: number, body: unknown) => finishWithText(status, JSON.stringify(body))
+
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused.
+    if (request.headers.host === undefined && request.httpVersion === '1.1') {
+      response.setHeader('connection', 'close')
+      return finish(400, errorBody('BAD_REQUEST', 'An HTTP/1.1 request must carry a Host header.'))
+    }
 
     const match = /^\/endpoints\/([^/]+)\/?$/.exec(pathname)
     if (!match && options.fallback && (await options.fallback(request, response))) return
@@ -240,6 +258,78 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
       await closed
     },
   }
+}
+
+/** An error of Node's HTTP parser (`HPE_*`, with its `reason`), or its request timeout. */
+type ClientError = Error & { code?: string; reason?: unknown }
+
+/**
+ * Node's record of the response being written on a socket: its own `clientError` handler reads it
+ * to not write a second answer into one already begun.
+ */
+type HttpSocket = Duplex & { _httpMessage?: ServerResponse | null }
+
+/**
+ * What Node's HTTP layer refuses on its own (malformed framing, headers or a body too slow, headers
+ * too large), answered in the contract's shape instead of Node's bare status line. There is no
+ * response object here, so the answer is written to the socket itself, with the cautions of Node's
+ * own handler: a reset or unwritable socket is only destroyed, and so is one whose response has
+ * begun (a second answer would corrupt it).
+ */
+function answerClientError(
+  error: ClientError,
+  socket: HttpSocket,
+  headersTimeoutMs: number,
+  requestTimeoutMs: number,
+): void {
+  if (error.code === 'ECONNRESET' || !socket.writable || socket._httpMessage?.headersSent) {
+    socket.destroy()
+    return
+  }
+  const [status, code, message] = describeClientError(error, headersTimeoutMs, requestTimeoutMs)
+  const body = JSON.stringify(errorBody(code, message))
+  const head = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`,
+    'content-type: application/json; charset=utf-8',
+    `content-length: ${Buffer.byteLength(body)}`,
+    'cache-control: no-store',
+    `x-request-id: ${randomUUID()}`,
+    'connection: close',
+  ]
+  // Destroyed once written: the parser cannot go on after its error, and a stalled client must not
+  // keep the connection.
+  socket.end(`${head.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy())
+}
+
+function describeClientError(
+  error: ClientError,
+  headersTimeoutMs: number,
+  requestTimeoutMs: number,
+): [status: number, code: string, message: string] {
+  switch (error.code) {
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return [
+        408,
+        'REQUEST_TIMEOUT',
+        `The request did not arrive in time: its headers must arrive within ${seconds(headersTimeoutMs)} and the whole request within ${seconds(requestTimeoutMs)}.`,
+      ]
+    case 'HPE_HEADER_OVERFLOW':
+      return [
+        431,
+        'HEADERS_TOO_LARGE',
+        `The request line and headers are over ${maxHeaderSize / 1024} KiB; send data in the body.`,
+      ]
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return [413, 'PAYLOAD_TOO_LARGE', 'The chunk extensions of the request body are too large.']
+    default: {
+      const reason = typeof error.reason === 'string' ? `: ${error.reason}` : ''
+      return [400, 'BAD_REQUEST', `The request is not valid HTTP/1.1${reason}.`]
+    }
+  }
+}
+
+function seconds(ms: number): string {
+  return `${ms / 1000} s`
 }
 
 function errorBody(code: string, message: string): { error: ErrorBody } {

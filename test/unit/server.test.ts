@@ -238,6 +238,84 @@ describe('shutdown', () => {
   })
 })
 
+/** A raw HTTP/1.1 answer as it came over the socket. */
+interface RawAnswer {
+  status: number
+  headers: Record<string, string>
+  body: unknown
+}
+
+function parseRawAnswer(received: string): RawAnswer {
+  const split = received.indexOf('\r\n\r\n')
+  const [statusLine = '', ...headerLines] = received.slice(0, split).split('\r\n')
+  const headers = Object.fromEntries(
+    headerLines.map((line) => {
+      const colon = line.indexOf(':')
+      return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()]
+    }),
+  )
+  const text = received.slice(split + 4)
+  expect(Buffer.byteLength(text)).toBe(Number(headers['content-length']))
+  return { status: Number(statusLine.split(' ')[1]), headers, body: JSON.parse(text) as unknown }
+}
+
+/** Writes `text` on a raw connection; resolves with everything received once the server closed it. */
+function exchangeRaw(port: number, text: string | Buffer): Promise<string> {
+  const socket = connect(port, '127.0.0.1')
+  let received = ''
+  socket.setEncoding('utf8')
+  socket.on('data', (chunk: string) => (received += chunk))
+  socket.write(text)
+  return new Promise<string>((resolve, reject) => {
+    socket.once('close', () => resolve(received))
+    socket.once('error', reject)
+    setTimeout(() => reject(new Error(`still open after 5 s; received: ${received}`)), 5_000).unref()
+  }).finally(() => socket.destroy())
+}
+
+/** The contract's error answer, as a request Node's parser refused must get too. */
+function expectContractError(answer: RawAnswer, status: number, code: string): void {
+  expect(answer.status).toBe(status)
+  expect(answer.body).toEqual({ error: { code, message: expect.any(String) } })
+  expect(answer.headers['content-type']).toBe('application/json; charset=utf-8')
+  expect(answer.headers['x-request-id']).toMatch(
+    /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+  )
+  expect(answer.headers.connection).toBe('close')
+}
+
+describe('requests Node’s HTTP parser refuses', () => {
+  it.each([
+    ['a Content-Length that is not a number', 'content-length: abc\r\n\r\n{}', /Content-Length/],
+    ['a malformed chunk', 'transfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n', /chunk size/],
+  ])('%s: 400 BAD_REQUEST in the contract’s shape, then closed', async (_name, rest, reason) => {
+    const received = await exchangeRaw(server.port, `POST /endpoints/echo HTTP/1.1\r\nhost: x\r\n${rest}`)
+    const answer = parseRawAnswer(received)
+    expectContractError(answer, 400, 'BAD_REQUEST')
+    expect((answer.body as { error: { message: string } }).error.message).toMatch(reason)
+  })
+
+  it('headers of 100 KB: 431 HEADERS_TOO_LARGE', async () => {
+    const big = `GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(100 * 1024)}\r\n\r\n`
+    expectContractError(parseRawAnswer(await exchangeRaw(server.port, big)), 431, 'HEADERS_TOO_LARGE')
+  })
+
+  it('an HTTP/1.1 request without Host: 400 BAD_REQUEST', async () => {
+    const received = await exchangeRaw(server.port, 'GET /healthz HTTP/1.1\r\n\r\n')
+    expectContractError(parseRawAnswer(received), 400, 'BAD_REQUEST')
+  })
+
+  it('writes no second answer into a response already under way', async () => {
+    // The answer to the first request is written before the parser reaches the garbage after it.
+    const received = await exchangeRaw(
+      server.port,
+      'GET /healthz HTTP/1.1\r\nhost: x\r\n\r\nNOT HTTP AT ALL\r\n\r\n',
+    )
+    expect(received.match(/^HTTP\/1\.1 /gm)).toHaveLength(1)
+    expect(received).toMatch(/^HTTP\/1\.1 200 /)
+  })
+})
+
 describe('slow clients', () => {
   /** Opens a raw connection, writes `text`, and resolves with what came back once the server closed it. */
   const stall = async (port: number, text: string) => {
@@ -268,14 +346,14 @@ describe('slow clients', () => {
       const { port } = timed
       // Headers never finished (the slowloris shape): 408, then closed.
       const headers = await stall(port, 'POST /endpoints/x HTTP/1.1\r\nhost: x\r\nx-slow: 1\r\n')
-      expect(headers.received).toMatch(/^HTTP\/1\.1 408/)
+      expectContractError(parseRawAnswer(headers.received), 408, 'REQUEST_TIMEOUT')
       expect(headers.closedAfterMs).toBeGreaterThanOrEqual(350)
       // A body announced and never sent whole: 408, then closed.
       const body = await stall(
         port,
         'POST /endpoints/x HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 20\r\n\r\n{"pay',
       )
-      expect(body.received).toMatch(/^HTTP\/1\.1 408/)
+      expectContractError(parseRawAnswer(body.received), 408, 'REQUEST_TIMEOUT')
       expect(body.closedAfterMs).toBeGreaterThanOrEqual(750)
       // A whole request answered, then nothing: the idle connection is closed.
       const idle = await stall(
