@@ -137,7 +137,13 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     }
 
     const match = /^\/endpoints\/([^/]+)\/?$/.exec(pathname)
-    if (!match && options.fallback && (await options.fallback(request, response))) return
+    if (
+      !match &&
+      options.fallback &&
+      readsTheSame(request.url ?? '/', pathname) &&
+      (await options.fallback(request, response))
+    )
+      return
 
     if (pathname === '/healthz') {
       if (method !== 'GET' && method !== 'HEAD')
@@ -387,13 +393,39 @@ export function readBody(request: IncomingMessage, maxBytes: number): Promise<Bu
 }
 
 /**
- * The path and query of a request target. An endpoint path made only of name characters is
- * already what WHATWG URL parsing would make of it; anything else goes through URL.
+ * The path and query of a request target, the path exactly as sent: never resolved against a base
+ * URL, which reads `//host/…` (and `/\host/…`) as a host and removes dot segments, so that
+ * `//x/healthz` would answer as `/healthz`. The target's forms (RFC 9112 §3.2):
+ * - origin-form, `/path?query`: what clients send. An endpoint path of name characters (nearly
+ *   every request) is taken whole, with no parsing at all.
+ * - absolute-form, `http://host/path?query`, which clients send to proxies and servers must accept:
+ *   its path is routed and its host ignored, as this server answers for one host whatever its name.
+ * - asterisk-form, `*` (`OPTIONS *`): kept as the path `*`, which no route matches, so a 404; there
+ *   are no server-wide options to announce.
  */
 function parseTarget(target: string): { pathname: string; query: Record<string, string> } {
   if (/^\/endpoints\/[a-z0-9_-]+\/?$/.test(target)) return { pathname: target, query: {} }
-  const url = new URL(target, 'http://localhost')
-  return { pathname: url.pathname, query: Object.fromEntries(url.searchParams) }
+  const authority = /^[a-z][a-z\d+.-]*:\/\/[^/?#]*/i.exec(target)
+  const rest = authority ? target.slice(authority[0].length) : target
+  const pathEnd = rest.search(/[?#]/)
+  const pathname = (pathEnd === -1 ? rest : rest.slice(0, pathEnd)) || '/'
+  if (pathEnd === -1 || rest[pathEnd] === '#') return { pathname, query: {} }
+  const queryEnd = rest.indexOf('#', pathEnd)
+  const queryText = rest.slice(pathEnd + 1, queryEnd === -1 ? undefined : queryEnd)
+  return { pathname, query: Object.fromEntries(new URLSearchParams(queryText)) }
+}
+
+/**
+ * Whether URL parsing, which the fallbacks use (the dev console, serve's API), makes of `target` the
+ * path this server routes. One that does not (`//x/healthz`, `/a/../healthz`) is never handed to them:
+ * they would answer a path other than the one that was sent.
+ */
+function readsTheSame(target: string, pathname: string): boolean {
+  try {
+    return new URL(target, 'http://localhost').pathname === pathname
+  } catch {
+    return false
+  }
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

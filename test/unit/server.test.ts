@@ -316,6 +316,57 @@ describe('requests Node’s HTTP parser refuses', () => {
   })
 })
 
+describe('the request target', () => {
+  /** Sends `method target` as is (fetch would resolve the path first) and parses the answer. */
+  const send = async (port: number, method: string, target: string, body = '{}') =>
+    parseRawAnswer(
+      await exchangeRaw(
+        port,
+        `${method} ${target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+      ),
+    )
+  const message = (answer: RawAnswer) => (answer.body as { error: { message: string } }).error.message
+
+  it.each([
+    ['GET', '//x/healthz'],
+    ['POST', '//whatever.example/endpoints/echo'],
+    ['POST', '//endpoints/echo'],
+    ['POST', '/\\x/endpoints/echo'],
+    ['GET', '/endpoints/../healthz'],
+  ])('%s %s is a 404 naming that path, as sent', async (method, target) => {
+    const invoked = seen.length
+    const answer = await send(server.port, method, target)
+    expect(answer.status).toBe(404)
+    expect(answer.body).toMatchObject({ error: { code: 'NOT_FOUND' } })
+    expect(message(answer)).toContain(`No route for ${target};`)
+    expect(seen.length).toBe(invoked)
+  })
+
+  it('absolute-form (what a proxy is sent) routes its path and ignores its host', async () => {
+    const answer = await send(
+      server.port,
+      'POST',
+      'http://any.example/endpoints/echo?x=2',
+      JSON.stringify({ payload: 'abs' }),
+    )
+    expect(answer.status).toBe(200)
+    expect(answer.body).toEqual({ got: 'abs' })
+    expect(seen.at(-1)).toMatchObject({ path: '/endpoints/echo', query: { x: '2' } })
+  })
+
+  it('OPTIONS * is a 404: there are no server-wide options', async () => {
+    const answer = await send(server.port, 'OPTIONS', '*', '')
+    expect(answer.status).toBe(404)
+    expect(message(answer)).toContain('No route for *;')
+  })
+
+  it('a query on a path other than an endpoint’s is still read', async () => {
+    const answer = await send(server.port, 'POST', '/endpoints/echo/?a=1&b=two#frag')
+    expect(answer.status).toBe(200)
+    expect(seen.at(-1)).toMatchObject({ path: '/endpoints/echo/', query: { a: '1', b: 'two' } })
+  })
+})
+
 describe('slow clients', () => {
   /** Opens a raw connection, writes `text`, and resolves with what came back once the server closed it. */
   const stall = async (port: number, text: string) => {
@@ -395,6 +446,17 @@ describe('fallback (how serve mounts its own routes)', () => {
       expect(await declined.json()).toMatchObject({ error: { code: 'NOT_FOUND' } })
       const endpoint = await fetch(`${mounted.url}/endpoints/echo`, { method: 'POST', body: '{}' })
       expect(await endpoint.json()).toBe('endpoint')
+      // Targets that URL parsing (which a fallback uses) would read as another path are not its.
+      for (const target of ['//x/healthz', '/v1/../healthz', '//x/v1/things']) {
+        const received = await exchangeRaw(
+          mounted.port,
+          `GET ${target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`,
+        )
+        expect(parseRawAnswer(received)).toMatchObject({
+          status: 404,
+          body: { error: { code: 'NOT_FOUND' } },
+        })
+      }
       expect(asked).toEqual(['/v1/things', '/healthz', '/other'])
     } finally {
       await mounted.close()
