@@ -9,6 +9,7 @@ import {
   type ConsoleState,
   type InvocationRecord,
 } from '../console/types.js'
+import { readBody } from '../server/http.js'
 import { packageRoot } from '../shared/package-root.js'
 
 /**
@@ -199,16 +200,12 @@ function refuse(response: ServerResponse, status: number, code: string, message:
   return json(response, status, { error: { code, message } })
 }
 
+/** The body as a JSON object; read by the endpoint server's reader, which answers `Expect: 100-continue`. */
 async function readJson(request: IncomingMessage): Promise<Record<string, unknown> | undefined> {
-  const chunks: Buffer[] = []
-  let total = 0
-  for await (const chunk of request) {
-    total += (chunk as Buffer).length
-    if (total > MAX_API_BODY_BYTES) return undefined
-    chunks.push(chunk as Buffer)
-  }
+  const body = await readBody(request, MAX_API_BODY_BYTES)
+  if (body === 'too-large') return undefined
   try {
-    const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown
+    const parsed = JSON.parse(body.toString('utf8')) as unknown
     return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
       ? (parsed as Record<string, unknown>)
       : undefined

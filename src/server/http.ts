@@ -98,7 +98,7 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
   // at its default (30 s) a slow client could hold a connection for 40 s instead of 10.
   // Node's own Host check answers a bare 400: `handle` makes it, in the contract's shape.
   const serverOptions = { connectionsCheckingInterval: 1_000, requireHostHeader: false }
-  const server = createServer(serverOptions, (request, response) => {
+  const onRequest = (request: IncomingMessage, response: ServerResponse) => {
     inFlight++
     response.on('close', onResponseClose)
     handle(request, response).catch((error: unknown) => {
@@ -106,6 +106,29 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
       if (!response.headersSent)
         sendJson(response, 500, { error: { code: 'INTERNAL_ERROR', message: String(error) } })
     })
+  }
+  const server = createServer(serverOptions, onRequest)
+  // Node would send `100 Continue` at once, inviting a body it may then refuse (413, 404, 405): it
+  // goes out when the body is read (readBody). Until then the answer closes the connection, since
+  // the client may never send the body the parser would wait for.
+  server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    const keepAlive = response.shouldKeepAlive
+    response.shouldKeepAlive = false
+    bodyInvitations.set(request, () => {
+      response.writeContinue()
+      response.shouldKeepAlive = keepAlive
+    })
+    onRequest(request, response)
+  })
+  // Any other expectation: Node's bare 417, in the contract's shape.
+  server.on('checkExpectation', (_request: IncomingMessage, response: ServerResponse) => {
+    response.setHeader('x-request-id', randomUUID())
+    response.setHeader('connection', 'close')
+    sendJson(
+      response,
+      417,
+      errorBody('EXPECTATION_FAILED', 'The only Expect this server meets is 100-continue.'),
+    )
   })
   // Slow clients: a request must send its headers and its body in bounded time.
   server.headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS
@@ -354,10 +377,21 @@ function sendJsonText(response: ServerResponse, status: number, text: string): v
   response.end(text)
 }
 
-/** A request's body, refused as soon as it passes `maxBytes` (declared or read), never buffered whole. */
+/** Requests sent with `Expect: 100-continue`, until their body is invited (see `checkContinue`). */
+const bodyInvitations = new WeakMap<IncomingMessage, () => void>()
+
+/**
+ * A request's body, refused as soon as it passes `maxBytes` (declared or read), never buffered whole.
+ * A client waiting for `100 Continue` is sent it here, once the body is wanted.
+ */
 export function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer | 'too-large'> {
   const declared = Number(request.headers['content-length'])
   if (Number.isFinite(declared) && declared > maxBytes) return Promise.resolve('too-large')
+  const invite = bodyInvitations.get(request)
+  if (invite !== undefined) {
+    bodyInvitations.delete(request)
+    invite()
+  }
   // Plain listeners rather than `for await`: an async iterator costs more than a small body.
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []

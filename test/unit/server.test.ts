@@ -5,6 +5,7 @@ import { CentraliError, createClient } from '../../src/client/index.js'
 import type { InvocationReport } from '../../src/sandbox/engine.js'
 import type { ExecutionParams } from '../../src/sandbox/protocol.js'
 import { startEndpointServer, type EndpointServer, type RequestEvent } from '../../src/server/http.js'
+import { until } from '../helpers/until.js'
 
 const seen: ExecutionParams[] = []
 const events: RequestEvent[] = []
@@ -364,6 +365,59 @@ describe('the request target', () => {
     const answer = await send(server.port, 'POST', '/endpoints/echo/?a=1&b=two#frag')
     expect(answer.status).toBe(200)
     expect(seen.at(-1)).toMatchObject({ path: '/endpoints/echo/', query: { a: '1', b: 'two' } })
+  })
+})
+
+describe('Expect: 100-continue', () => {
+  const head = (target: string, length: number, expect = '100-continue') =>
+    `POST ${target} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\nexpect: ${expect}\r\n\r\n`
+
+  it.each([
+    ['a declared body over the limit', '/endpoints/echo', 2 * 1024 * 1024, 413, 'PAYLOAD_TOO_LARGE'],
+    ['an unknown trigger', '/endpoints/nope', 20, 404, 'TRIGGER_NOT_FOUND'],
+    ['a path with no route', '/other', 20, 404, 'NOT_FOUND'],
+  ])(
+    '%s: the final answer at once, no 100 Continue, and the connection is closed unsent',
+    async (_name, target, length, status, code) => {
+      // The body is never sent: the exchange ends only because the server closes the connection.
+      const received = await exchangeRaw(server.port, head(target, length))
+      expect(received).not.toMatch(/100 Continue/)
+      expect(parseRawAnswer(received)).toMatchObject({
+        status,
+        body: { error: { code } },
+        headers: { connection: 'close' },
+      })
+    },
+  )
+
+  it('a body that will be read: 100 Continue, then the answer, on a connection kept alive', async () => {
+    const socket = connect(server.port, '127.0.0.1')
+    let received = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => (received += chunk))
+    const arrived = (pattern: RegExp) =>
+      until(
+        () => (pattern.test(received) ? true : undefined),
+        () => `received: ${received}`,
+        { timeoutMs: 3_000 },
+      )
+    try {
+      const body = JSON.stringify({ payload: 'continued' })
+      socket.write(head('/endpoints/echo', body.length))
+      await arrived(/^HTTP\/1\.1 100 Continue\r\n\r\n/)
+      socket.write(body)
+      await arrived(/"continued"/)
+      const answer = parseRawAnswer(received.slice(received.indexOf('\r\n\r\n') + 4))
+      expect(answer).toMatchObject({ status: 200, body: { got: 'continued' } })
+      expect(answer.headers.connection).toMatch(/keep-alive/i)
+    } finally {
+      socket.destroy()
+    }
+  })
+
+  it('another expectation: 417 EXPECTATION_FAILED in the contract’s shape', async () => {
+    const received = await exchangeRaw(server.port, head('/endpoints/echo', 2, 'something-else'))
+    expectContractError(parseRawAnswer(received), 417, 'EXPECTATION_FAILED')
   })
 })
 
