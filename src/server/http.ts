@@ -169,8 +169,10 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
       return
 
     if (pathname === '/healthz') {
-      if (method !== 'GET' && method !== 'HEAD')
+      if (method !== 'GET' && method !== 'HEAD') {
+        response.setHeader('allow', 'GET, HEAD')
         return finish(405, errorBody('METHOD_NOT_ALLOWED', 'Use GET /healthz.'))
+      }
       return finish(200, { ok: true })
     }
     if (!match) {

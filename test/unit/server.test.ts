@@ -121,6 +121,13 @@ describe('the HTTP contract', () => {
     expect(response.headers.get('allow')).toBe('POST, OPTIONS')
   })
 
+  it.each(['POST', 'DELETE', 'OPTIONS'])('%s /healthz is 405 with Allow: GET, HEAD', async (method) => {
+    const response = await fetch(`${server.url}/healthz`, { method })
+    expect(response.status).toBe(405)
+    expect(response.headers.get('allow')).toBe('GET, HEAD')
+    expect(await response.json()).toMatchObject({ error: { code: 'METHOD_NOT_ALLOWED' } })
+  })
+
   it('GET /healthz is 200', async () => {
     const response = await fetch(`${server.url}/healthz`)
     expect(response.status).toBe(200)
