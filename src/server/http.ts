@@ -70,14 +70,23 @@ export interface EndpointServer {
   url: string
   port: number
   inFlight(): number
-  /** Stops accepting, lets running requests finish for up to `graceMs`, then closes every socket. */
-  close(graceMs?: number): Promise<void>
+  /**
+   * Stops accepting and lets running requests finish for up to `graceMs`. Then `endRunning` ends what
+   * still runs (the sandbox settles each invocation with an error, answered as any other), those
+   * answers get a moment to be written, a request with no answer coming gets 503 SHUTTING_DOWN, and
+   * every socket is closed. Takes at most `graceMs` and about a second more.
+   */
+  close(graceMs?: number, endRunning?: () => Promise<void>): Promise<void>
 }
 
 export const MAX_BODY_BYTES = 1024 * 1024
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000
 const DEFAULT_HEADERS_TIMEOUT_MS = 10_000
 const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000
+/** After the grace: how long the answers of the invocations it ended get to be written. */
+const ANSWER_AFTER_GRACE_MS = 1_000
+/** How long the shutdown's own 503s get to be written before the sockets close. */
+const FLUSH_MS = 250
 
 interface ErrorBody {
   code: string
@@ -86,20 +95,25 @@ interface ErrorBody {
 
 export async function startEndpointServer(options: EndpointServerOptions): Promise<EndpointServer> {
   const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES
-  let inFlight = 0
+  /** Responses not yet closed: requests in flight. */
+  const running = new Set<ServerResponse>()
   let drained: (() => void) | undefined
+  /** Set when close() begins: answers from then on close their connection (see close). */
+  let closing = false
+  const allAnswered = () =>
+    running.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (drained = resolve))
 
   // One listener for every response, not a closure per request.
-  const onResponseClose = () => {
-    inFlight--
-    if (inFlight === 0) drained?.()
+  function onResponseClose(this: ServerResponse) {
+    running.delete(this)
+    if (running.size === 0) drained?.()
   }
   // Node enforces the header and request timeouts by sweeping the connections at this interval;
   // at its default (30 s) a slow client could hold a connection for 40 s instead of 10.
   // Node's own Host check answers a bare 400: `handle` makes it, in the contract's shape.
   const serverOptions = { connectionsCheckingInterval: 1_000, requireHostHeader: false }
   const onRequest = (request: IncomingMessage, response: ServerResponse) => {
-    inFlight++
+    running.add(response)
     response.on('close', onResponseClose)
     handle(request, response).catch((error: unknown) => {
       // A bug in the server itself: answer, never hang the client.
@@ -116,7 +130,7 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     response.shouldKeepAlive = false
     bodyInvitations.set(request, () => {
       response.writeContinue()
-      response.shouldKeepAlive = keepAlive
+      response.shouldKeepAlive = keepAlive && !closing
     })
     onRequest(request, response)
   })
@@ -142,6 +156,7 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     const started = Date.now()
     const requestId = randomUUID()
     response.setHeader('x-request-id', requestId)
+    if (closing) response.shouldKeepAlive = false
     const { pathname, query } = parseTarget(request.url ?? '/')
     const method = request.method ?? 'GET'
     const event: RequestEvent = { requestId, method, path: pathname, status: 0, durationMs: 0 }
@@ -228,6 +243,8 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     }
 
     const body = await readBody(request, maxBodyBytes)
+    // Answered meanwhile by the shutdown (503 SHUTTING_DOWN): not to be run.
+    if (response.headersSent) return
     if (body === 'too-large') {
       // Refused at the limit: the rest is never read, and the connection is closed after the answer.
       const socket = request.socket ?? response.socket
@@ -275,16 +292,35 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
   return {
     url: `http://${hostForUrl}:${port}`,
     port,
-    inFlight: () => inFlight,
-    close: async (graceMs = 5000) => {
+    inFlight: () => running.size,
+    close: async (graceMs = 5000, endRunning?: () => Promise<void>) => {
+      closing = true
+      // Answers from now on close their connection: a client is not to send another request on it.
+      for (const response of running) if (!response.headersSent) response.shouldKeepAlive = false
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
-      if (inFlight > 0) {
-        await Promise.race([
-          new Promise<void>((resolve) => (drained = resolve)),
-          new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref()),
-        ])
+      await within(allAnswered(), graceMs)
+      // Closing the sockets now would leave the callers an empty reply: what still runs is ended
+      // first, and its error answer (503 POOL_CLOSED from the sandbox) goes out.
+      if (running.size > 0 && endRunning) {
+        const ended = endRunning().catch(() => undefined)
+        await within(Promise.all([ended, allAnswered()]), ANSWER_AFTER_GRACE_MS)
       }
+      // What has no answer coming (a body still arriving, a fallback's work) is told so.
+      for (const response of running) {
+        if (response.headersSent) continue
+        // The rest of its body is not read: it is not to run once answered.
+        response.req.pause()
+        sendJson(
+          response,
+          503,
+          errorBody(
+            'SHUTTING_DOWN',
+            'The server is shutting down and this request had not finished; send it again.',
+          ),
+        )
+      }
+      await within(allAnswered(), FLUSH_MS)
       server.closeAllConnections()
       await closed
     },
@@ -361,6 +397,13 @@ function describeClientError(
 
 function seconds(ms: number): string {
   return `${ms / 1000} s`
+}
+
+/** Resolves when `done` does, or after `ms`, whichever comes first. */
+async function within(done: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))])
+  clearTimeout(timer)
 }
 
 function errorBody(code: string, message: string): { error: ErrorBody } {

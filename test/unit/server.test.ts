@@ -244,6 +244,82 @@ describe('shutdown', () => {
     await closing
     await expect(fetch(`${waiting.url}/healthz`)).rejects.toThrow()
   })
+
+  /** A server whose invocations run until `endAll` settles them as the sandbox does when it closes. */
+  async function serverOfEndlessInvocations() {
+    const pending: (() => void)[] = []
+    let invoked = 0
+    const endless = await startEndpointServer({
+      host: '127.0.0.1',
+      port: 0,
+      route: () => ({
+        invoke: () => {
+          invoked++
+          return new Promise<InvocationReport>((resolve) =>
+            pending.push(() =>
+              resolve(
+                report({
+                  ok: false,
+                  error: { code: 'POOL_CLOSED', message: 'The sandbox was shut down.', status: 503 },
+                }),
+              ),
+            ),
+          )
+        },
+      }),
+    })
+    const endAll = async () => {
+      for (const end of pending.splice(0)) end()
+    }
+    return { endless, endAll, invoked: () => invoked }
+  }
+
+  const answerOf = (response: Response) =>
+    response.json().then((body: unknown) => ({
+      status: response.status,
+      body,
+      requestId: response.headers.get('x-request-id'),
+    }))
+
+  it('a request still running when the grace ends is answered with what ending it gives, then closed', async () => {
+    const { endless, endAll } = await serverOfEndlessInvocations()
+    const answered = fetch(`${endless.url}/endpoints/x`, { method: 'POST', body: '{}' }).then(answerOf)
+    await until(
+      () => (endless.inFlight() === 1 ? true : undefined),
+      () => 'the request did not arrive',
+      { timeoutMs: 2_000 },
+    )
+    const started = Date.now()
+    await endless.close(300, endAll)
+    expect(Date.now() - started).toBeLessThan(1_000)
+    expect(await answered).toEqual({
+      status: 503,
+      body: { error: { code: 'POOL_CLOSED', message: expect.any(String) } },
+      requestId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+    })
+  })
+
+  it('a request with no answer coming (ending runs nothing, or its body is still arriving) gets 503 SHUTTING_DOWN, in bounded time', async () => {
+    const { endless, invoked } = await serverOfEndlessInvocations()
+    const answered = fetch(`${endless.url}/endpoints/x`, { method: 'POST', body: '{}' }).then(answerOf)
+    // Headers and half of the body: never complete.
+    const uploading = exchangeRaw(
+      endless.port,
+      'POST /endpoints/x HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 20\r\n\r\n{"pay',
+    )
+    await until(
+      () => (endless.inFlight() === 2 ? true : undefined),
+      () => `${endless.inFlight()} requests in flight`,
+      { timeoutMs: 2_000 },
+    )
+    const started = Date.now()
+    await endless.close(300, async () => undefined)
+    expect(Date.now() - started).toBeLessThan(300 + 1_000 + 250 + 500)
+    expect(await answered).toMatchObject({ status: 503, body: { error: { code: 'SHUTTING_DOWN' } } })
+    expectContractError(parseRawAnswer(await uploading), 503, 'SHUTTING_DOWN')
+    // Only the first one ran: the upload was answered before its body could come.
+    expect(invoked()).toBe(1)
+  })
 })
 
 /** A raw HTTP/1.1 answer as it came over the socket. */
