@@ -10,6 +10,7 @@ import {
   type ConsoleState,
   type InvocationRecord,
 } from '../console/types.js'
+import { readBody } from '../server/http.js'
 import { packageRoot } from '../shared/package-root.js'
 
 /**
@@ -58,6 +59,13 @@ export function consoleHost(listenHost: string): string {
 /** Invocation records replayed to a page that connects (the newest). */
 const RECENT_RECORDS = 50
 const MAX_API_BODY_BYTES = 1024 * 1024
+/** The console API's routes and the one method each answers. */
+const API_METHODS: Record<string, 'GET' | 'POST'> = {
+  '/api/events': 'GET',
+  '/api/state': 'GET',
+  '/api/invoke': 'POST',
+  '/api/domains': 'POST',
+}
 
 export function createDevConsole(options: DevConsoleOptions): DevConsole {
   const token = randomBytes(24).toString('base64url')
@@ -89,8 +97,10 @@ export function createDevConsole(options: DevConsoleOptions): DevConsole {
 
     const route = url.pathname.slice(CONSOLE_PATH.length).replace(/\/$/, '')
     if (route === '') {
-      if (request.method !== 'GET' && request.method !== 'HEAD')
-        return refuse(response, 405, 'METHOD_NOT_ALLOWED', 'Use GET.')
+      if (request.method !== 'GET' && request.method !== 'HEAD') {
+        response.setHeader('allow', 'GET, HEAD')
+        return refuse(response, 405, 'METHOD_NOT_ALLOWED', `Use GET ${CONSOLE_PATH}.`)
+      }
       // A failed read (no build) is not kept: the next request tries again.
       const { html, csp } = await (page ??= loadPage().catch((error: unknown) => {
         page = undefined
@@ -119,7 +129,14 @@ export function createDevConsole(options: DevConsoleOptions): DevConsole {
       )
     }
 
-    if (route === '/api/events' && request.method === 'GET') {
+    const method = Object.hasOwn(API_METHODS, route) ? API_METHODS[route] : undefined
+    if (method === undefined) return refuse(response, 404, 'NOT_FOUND', `No console route ${route}.`)
+    if (request.method !== method) {
+      response.setHeader('allow', method)
+      return refuse(response, 405, 'METHOD_NOT_ALLOWED', `Use ${method} ${CONSOLE_PATH}${route}.`)
+    }
+
+    if (route === '/api/events') {
       response.writeHead(200, { 'content-type': 'text/event-stream', connection: 'keep-alive' })
       response.write(': connected\n\n')
       streams.add(response)
@@ -128,8 +145,7 @@ export function createDevConsole(options: DevConsoleOptions): DevConsole {
       for (const record of recent) send(response, { type: 'invocation', record: record() })
       return true
     }
-    if (route === '/api/state' && request.method === 'GET') return json(response, 200, await options.state())
-    if (request.method !== 'POST') return refuse(response, 404, 'NOT_FOUND', `No console route ${route}.`)
+    if (route === '/api/state') return json(response, 200, await options.state())
 
     const body = await readJson(request)
     if (body === undefined)
@@ -214,16 +230,12 @@ function refuse(response: ServerResponse, status: number, code: string, message:
   return json(response, status, { error: { code, message } })
 }
 
+/** The body as a JSON object; read by the endpoint server's reader, which answers `Expect: 100-continue`. */
 async function readJson(request: IncomingMessage): Promise<Record<string, unknown> | undefined> {
-  const chunks: Buffer[] = []
-  let total = 0
-  for await (const chunk of request) {
-    total += (chunk as Buffer).length
-    if (total > MAX_API_BODY_BYTES) return undefined
-    chunks.push(chunk as Buffer)
-  }
+  const body = await readBody(request, MAX_API_BODY_BYTES)
+  if (body === 'too-large') return undefined
   try {
-    const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown
+    const parsed = JSON.parse(body.toString('utf8')) as unknown
     return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
       ? (parsed as Record<string, unknown>)
       : undefined

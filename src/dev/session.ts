@@ -716,7 +716,9 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       closing = true
       // Console pages keep an event stream open: ended first, so the server drains requests only.
       devConsole.close()
-      await server.close(graceMs)
+      // Invocations still running when the grace ends are ended by closing the pool, so their
+      // callers are answered 503 POOL_CLOSED rather than left with an empty reply.
+      await server.close(graceMs, () => pool.close())
       clearTimeout(warmUp)
       for (const state of functions.values()) clearTimeout(state.recheck)
       // A build under way ends first (none starts now): an esbuild context it made meanwhile is

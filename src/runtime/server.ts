@@ -408,8 +408,12 @@ async function startLocked(options: ServeOptions): Promise<ServeSession> {
       // more for the answers to leave.
       const longest = Math.max(MIN_DRAIN_MS, ...[...live].map((version) => version.longestTimeoutMs()))
       const graceMs = longest + 1000
-      await server.close(graceMs)
-      await Promise.all([...live].map((version) => version.close()))
+      const closeVersions = async () => {
+        await Promise.all([...live].map((version) => version.close()))
+      }
+      // What still runs when the grace ends is ended with its version, and answered (503).
+      await server.close(graceMs, closeVersions)
+      await closeVersions()
     },
   }
 }

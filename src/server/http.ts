@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto'
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import {
+  createServer,
+  maxHeaderSize,
+  STATUS_CODES,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { InvocationReport } from '../sandbox/engine.js'
 import type { ExecutionParams } from '../sandbox/protocol.js'
 import { decideCors, type CorsPolicy, type CorsRefusal } from './cors.js'
@@ -63,14 +70,23 @@ export interface EndpointServer {
   url: string
   port: number
   inFlight(): number
-  /** Stops accepting, lets running requests finish for up to `graceMs`, then closes every socket. */
-  close(graceMs?: number): Promise<void>
+  /**
+   * Stops accepting and lets running requests finish for up to `graceMs`. Then `endRunning` ends what
+   * still runs (the sandbox settles each invocation with an error, answered as any other), those
+   * answers get a moment to be written, a request with no answer coming gets 503 SHUTTING_DOWN, and
+   * every socket is closed. Takes at most `graceMs` and about a second more.
+   */
+  close(graceMs?: number, endRunning?: () => Promise<void>): Promise<void>
 }
 
 export const MAX_BODY_BYTES = 1024 * 1024
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000
 const DEFAULT_HEADERS_TIMEOUT_MS = 10_000
 const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000
+/** After the grace: how long the answers of the invocations it ended get to be written. */
+const ANSWER_AFTER_GRACE_MS = 1_000
+/** How long the shutdown's own 503s get to be written before the sockets close. */
+const FLUSH_MS = 250
 
 interface ErrorBody {
   code: string
@@ -79,34 +95,68 @@ interface ErrorBody {
 
 export async function startEndpointServer(options: EndpointServerOptions): Promise<EndpointServer> {
   const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES
-  let inFlight = 0
+  /** Responses not yet closed: requests in flight. */
+  const running = new Set<ServerResponse>()
   let drained: (() => void) | undefined
+  /** Set when close() begins: answers from then on close their connection (see close). */
+  let closing = false
+  const allAnswered = () =>
+    running.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (drained = resolve))
 
   // One listener for every response, not a closure per request.
-  const onResponseClose = () => {
-    inFlight--
-    if (inFlight === 0) drained?.()
+  function onResponseClose(this: ServerResponse) {
+    running.delete(this)
+    if (running.size === 0) drained?.()
   }
   // Node enforces the header and request timeouts by sweeping the connections at this interval;
   // at its default (30 s) a slow client could hold a connection for 40 s instead of 10.
-  const server = createServer({ connectionsCheckingInterval: 1_000 }, (request, response) => {
-    inFlight++
+  // Node's own Host check answers a bare 400: `handle` makes it, in the contract's shape.
+  const serverOptions = { connectionsCheckingInterval: 1_000, requireHostHeader: false }
+  const onRequest = (request: IncomingMessage, response: ServerResponse) => {
+    running.add(response)
     response.on('close', onResponseClose)
     handle(request, response).catch((error: unknown) => {
       // A bug in the server itself: answer, never hang the client.
       if (!response.headersSent)
         sendJson(response, 500, { error: { code: 'INTERNAL_ERROR', message: String(error) } })
     })
+  }
+  const server = createServer(serverOptions, onRequest)
+  // Node would send `100 Continue` at once, inviting a body it may then refuse (413, 404, 405): it
+  // goes out when the body is read (readBody). Until then the answer closes the connection, since
+  // the client may never send the body the parser would wait for.
+  server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    const keepAlive = response.shouldKeepAlive
+    response.shouldKeepAlive = false
+    bodyInvitations.set(request, () => {
+      response.writeContinue()
+      response.shouldKeepAlive = keepAlive && !closing
+    })
+    onRequest(request, response)
+  })
+  // Any other expectation: Node's bare 417, in the contract's shape.
+  server.on('checkExpectation', (_request: IncomingMessage, response: ServerResponse) => {
+    response.setHeader('x-request-id', randomUUID())
+    response.setHeader('connection', 'close')
+    sendJson(
+      response,
+      417,
+      errorBody('EXPECTATION_FAILED', 'The only Expect this server meets is 100-continue.'),
+    )
   })
   // Slow clients: a request must send its headers and its body in bounded time.
   server.headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS
   server.requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
   server.keepAliveTimeout = options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS
+  server.on('clientError', (error: ClientError, socket: Duplex) =>
+    answerClientError(error, socket, server.headersTimeout, server.requestTimeout),
+  )
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const started = Date.now()
     const requestId = randomUUID()
     response.setHeader('x-request-id', requestId)
+    if (closing) response.shouldKeepAlive = false
     const { pathname, query } = parseTarget(request.url ?? '/')
     const method = request.method ?? 'GET'
     const event: RequestEvent = { requestId, method, path: pathname, status: 0, durationMs: 0 }
@@ -118,12 +168,26 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     }
     const finish = (status: number, body: unknown) => finishWithText(status, JSON.stringify(body))
 
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused.
+    if (request.headers.host === undefined && request.httpVersion === '1.1') {
+      response.setHeader('connection', 'close')
+      return finish(400, errorBody('BAD_REQUEST', 'An HTTP/1.1 request must carry a Host header.'))
+    }
+
     const match = /^\/endpoints\/([^/]+)\/?$/.exec(pathname)
-    if (!match && options.fallback && (await options.fallback(request, response))) return
+    if (
+      !match &&
+      options.fallback &&
+      readsTheSame(request.url ?? '/', pathname) &&
+      (await options.fallback(request, response))
+    )
+      return
 
     if (pathname === '/healthz') {
-      if (method !== 'GET' && method !== 'HEAD')
+      if (method !== 'GET' && method !== 'HEAD') {
+        response.setHeader('allow', 'GET, HEAD')
         return finish(405, errorBody('METHOD_NOT_ALLOWED', 'Use GET /healthz.'))
+      }
       return finish(200, { ok: true })
     }
     if (!match) {
@@ -186,6 +250,8 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     }
 
     const body = await readBody(request, maxBodyBytes)
+    // Answered meanwhile by the shutdown (503 SHUTTING_DOWN): not to be run.
+    if (response.headersSent) return
     if (body === 'too-large') {
       // Refused at the limit: the rest is never read, and the connection is closed after the answer.
       const socket = request.socket ?? response.socket
@@ -233,20 +299,118 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
   return {
     url: `http://${hostForUrl}:${port}`,
     port,
-    inFlight: () => inFlight,
-    close: async (graceMs = 5000) => {
+    inFlight: () => running.size,
+    close: async (graceMs = 5000, endRunning?: () => Promise<void>) => {
+      closing = true
+      // Answers from now on close their connection: a client is not to send another request on it.
+      for (const response of running) if (!response.headersSent) response.shouldKeepAlive = false
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
-      if (inFlight > 0) {
-        await Promise.race([
-          new Promise<void>((resolve) => (drained = resolve)),
-          new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref()),
-        ])
+      await within(allAnswered(), graceMs)
+      // Closing the sockets now would leave the callers an empty reply: what still runs is ended
+      // first, and its error answer (503 POOL_CLOSED from the sandbox) goes out.
+      if (running.size > 0 && endRunning) {
+        const ended = endRunning().catch(() => undefined)
+        await within(Promise.all([ended, allAnswered()]), ANSWER_AFTER_GRACE_MS)
       }
+      // What has no answer coming (a body still arriving, a fallback's work) is told so.
+      for (const response of running) {
+        if (response.headersSent) continue
+        // The rest of its body is not read: it is not to run once answered.
+        response.req.pause()
+        sendJson(
+          response,
+          503,
+          errorBody(
+            'SHUTTING_DOWN',
+            'The server is shutting down and this request had not finished; send it again.',
+          ),
+        )
+      }
+      await within(allAnswered(), FLUSH_MS)
       server.closeAllConnections()
       await closed
     },
   }
+}
+
+/** An error of Node's HTTP parser (`HPE_*`, with its `reason`), or its request timeout. */
+type ClientError = Error & { code?: string; reason?: unknown }
+
+/**
+ * Node's record of the response being written on a socket: its own `clientError` handler reads it
+ * to not write a second answer into one already begun.
+ */
+type HttpSocket = Duplex & { _httpMessage?: ServerResponse | null }
+
+/**
+ * What Node's HTTP layer refuses on its own (malformed framing, headers or a body too slow, headers
+ * too large), answered in the contract's shape instead of Node's bare status line. There is no
+ * response object here, so the answer is written to the socket itself, with the cautions of Node's
+ * own handler: a reset or unwritable socket is only destroyed, and so is one whose response has
+ * begun (a second answer would corrupt it).
+ */
+function answerClientError(
+  error: ClientError,
+  socket: HttpSocket,
+  headersTimeoutMs: number,
+  requestTimeoutMs: number,
+): void {
+  if (error.code === 'ECONNRESET' || !socket.writable || socket._httpMessage?.headersSent) {
+    socket.destroy()
+    return
+  }
+  const [status, code, message] = describeClientError(error, headersTimeoutMs, requestTimeoutMs)
+  const body = JSON.stringify(errorBody(code, message))
+  const head = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`,
+    'content-type: application/json; charset=utf-8',
+    `content-length: ${Buffer.byteLength(body)}`,
+    'cache-control: no-store',
+    `x-request-id: ${randomUUID()}`,
+    'connection: close',
+  ]
+  // Destroyed once written: the parser cannot go on after its error, and a stalled client must not
+  // keep the connection.
+  socket.end(`${head.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy())
+}
+
+function describeClientError(
+  error: ClientError,
+  headersTimeoutMs: number,
+  requestTimeoutMs: number,
+): [status: number, code: string, message: string] {
+  switch (error.code) {
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return [
+        408,
+        'REQUEST_TIMEOUT',
+        `The request did not arrive in time: its headers must arrive within ${seconds(headersTimeoutMs)} and the whole request within ${seconds(requestTimeoutMs)}.`,
+      ]
+    case 'HPE_HEADER_OVERFLOW':
+      return [
+        431,
+        'HEADERS_TOO_LARGE',
+        `The request line and headers are over ${maxHeaderSize / 1024} KiB; send data in the body.`,
+      ]
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return [413, 'PAYLOAD_TOO_LARGE', 'The chunk extensions of the request body are too large.']
+    default: {
+      const reason = typeof error.reason === 'string' ? `: ${error.reason}` : ''
+      return [400, 'BAD_REQUEST', `The request is not valid HTTP/1.1${reason}.`]
+    }
+  }
+}
+
+function seconds(ms: number): string {
+  return `${ms / 1000} s`
+}
+
+/** Resolves when `done` does, or after `ms`, whichever comes first. */
+async function within(done: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))])
+  clearTimeout(timer)
 }
 
 function errorBody(code: string, message: string): { error: ErrorBody } {
@@ -265,10 +429,21 @@ function sendJsonText(response: ServerResponse, status: number, text: string): v
   response.end(text)
 }
 
-/** A request's body, refused as soon as it passes `maxBytes` (declared or read), never buffered whole. */
+/** Requests sent with `Expect: 100-continue`, until their body is invited (see `checkContinue`). */
+const bodyInvitations = new WeakMap<IncomingMessage, () => void>()
+
+/**
+ * A request's body, refused as soon as it passes `maxBytes` (declared or read), never buffered whole.
+ * A client waiting for `100 Continue` is sent it here, once the body is wanted.
+ */
 export function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer | 'too-large'> {
   const declared = Number(request.headers['content-length'])
   if (Number.isFinite(declared) && declared > maxBytes) return Promise.resolve('too-large')
+  const invite = bodyInvitations.get(request)
+  if (invite !== undefined) {
+    bodyInvitations.delete(request)
+    invite()
+  }
   // Plain listeners rather than `for await`: an async iterator costs more than a small body.
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
@@ -304,13 +479,39 @@ export function readBody(request: IncomingMessage, maxBytes: number): Promise<Bu
 }
 
 /**
- * The path and query of a request target. An endpoint path made only of name characters is
- * already what WHATWG URL parsing would make of it; anything else goes through URL.
+ * The path and query of a request target, the path exactly as sent: never resolved against a base
+ * URL, which reads `//host/…` (and `/\host/…`) as a host and removes dot segments, so that
+ * `//x/healthz` would answer as `/healthz`. The target's forms (RFC 9112 §3.2):
+ * - origin-form, `/path?query`: what clients send. An endpoint path of name characters (nearly
+ *   every request) is taken whole, with no parsing at all.
+ * - absolute-form, `http://host/path?query`, which clients send to proxies and servers must accept:
+ *   its path is routed and its host ignored, as this server answers for one host whatever its name.
+ * - asterisk-form, `*` (`OPTIONS *`): kept as the path `*`, which no route matches, so a 404; there
+ *   are no server-wide options to announce.
  */
 function parseTarget(target: string): { pathname: string; query: Record<string, string> } {
   if (/^\/endpoints\/[a-z0-9_-]+\/?$/.test(target)) return { pathname: target, query: {} }
-  const url = new URL(target, 'http://localhost')
-  return { pathname: url.pathname, query: Object.fromEntries(url.searchParams) }
+  const authority = /^[a-z][a-z\d+.-]*:\/\/[^/?#]*/i.exec(target)
+  const rest = authority ? target.slice(authority[0].length) : target
+  const pathEnd = rest.search(/[?#]/)
+  const pathname = (pathEnd === -1 ? rest : rest.slice(0, pathEnd)) || '/'
+  if (pathEnd === -1 || rest[pathEnd] === '#') return { pathname, query: {} }
+  const queryEnd = rest.indexOf('#', pathEnd)
+  const queryText = rest.slice(pathEnd + 1, queryEnd === -1 ? undefined : queryEnd)
+  return { pathname, query: Object.fromEntries(new URLSearchParams(queryText)) }
+}
+
+/**
+ * Whether URL parsing, which the fallbacks use (the dev console, serve's API), makes of `target` the
+ * path this server routes. One that does not (`//x/healthz`, `/a/../healthz`) is never handed to them:
+ * they would answer a path other than the one that was sent.
+ */
+function readsTheSame(target: string, pathname: string): boolean {
+  try {
+    return new URL(target, 'http://localhost').pathname === pathname
+  } catch {
+    return false
+  }
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

@@ -497,6 +497,29 @@ describe('the dev console in Chromium against centrali dev', () => {
   )
 
   it(
+    'a method a console route does not take: 405 with Allow',
+    async () => {
+      const auth = { 'x-centrali-console-token': token }
+      const attempts: [string, string, string][] = [
+        ['POST', '/_console', 'GET, HEAD'],
+        ['DELETE', '/_console', 'GET, HEAD'],
+        ['POST', '/_console/api/state', 'GET'],
+        ['DELETE', '/_console/api/events', 'GET'],
+        ['GET', '/_console/api/invoke', 'POST'],
+        ['PUT', '/_console/api/domains', 'POST'],
+      ]
+      for (const [method, path, allow] of attempts) {
+        const refused = await raw(method, path, auth)
+        expect(refused.status, `${method} ${path}`).toBe(405)
+        expect(refused.headers.allow, `${method} ${path}`).toBe(allow)
+        expect(codeOf(refused), `${method} ${path}`).toBe('METHOD_NOT_ALLOWED')
+      }
+      expect((await raw('GET', '/_console/api/nothing', auth)).status).toBe(404)
+    },
+    T,
+  )
+
+  it(
     'refuses a foreign Host, a foreign Origin, and API calls without the right token',
     async () => {
       const configPath = join(app, 'centrali.json')

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, request as httpRequest } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { connect, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ResultPromise } from 'execa'
@@ -1155,6 +1155,41 @@ describe('operations', () => {
       expect(exit, serve.stderr()).toEqual({ exitCode: 0, signal: undefined })
       expect(Date.now() - signalled).toBeLessThan(6_000)
       expect(await portAccepts(serve.port)).toBe(false)
+    },
+    T,
+  )
+
+  it(
+    'SIGTERM with a request still arriving when the grace ends: it is answered 503 SHUTTING_DOWN, not cut off',
+    async () => {
+      const serve = await startServe()
+      // The shortest grace serve has: 5 s, a second more than the longest trigger timeout.
+      await deploy(serve, {
+        functions: { fn: 'async function run() { return 1 }\n' },
+        triggers: { hello: { function: 'fn', timeoutMs: 1000 } },
+      })
+      // Headers and part of the body, and no more: the request is in flight all through the grace.
+      const socket = connect(serve.port, '127.0.0.1')
+      let received = ''
+      socket.setEncoding('utf8')
+      socket.on('data', (chunk: string) => (received += chunk))
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+      socket.write(
+        'POST /endpoints/hello HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 40\r\n\r\n{"payl',
+      )
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      const signalled = Date.now()
+      // Not through execa's kill(), which follows up with SIGKILL after 5 s.
+      process.kill(serve.child.pid!, 'SIGTERM')
+      await closed
+      const [head = '', body = ''] = received.split('\r\n\r\n')
+      expect(head, received).toMatch(/^HTTP\/1\.1 503 /)
+      expect(head).toMatch(new RegExp(`^x-request-id: ${REQUEST_ID.source.slice(1, -1)}$`, 'im'))
+      expect(JSON.parse(body)).toEqual({ error: { code: 'SHUTTING_DOWN', message: expect.any(String) } })
+      const exit = await serve.exit
+      expect(exit, serve.stderr()).toEqual({ exitCode: 0, signal: undefined })
+      expect(Date.now() - signalled).toBeGreaterThanOrEqual(5_900)
+      expect(Date.now() - signalled).toBeLessThan(9_000)
     },
     T,
   )

@@ -5,6 +5,7 @@ import { CentraliError, createClient } from '../../src/client/index.js'
 import type { InvocationReport } from '../../src/sandbox/engine.js'
 import type { ExecutionParams } from '../../src/sandbox/protocol.js'
 import { startEndpointServer, type EndpointServer, type RequestEvent } from '../../src/server/http.js'
+import { until } from '../helpers/until.js'
 
 const seen: ExecutionParams[] = []
 const events: RequestEvent[] = []
@@ -118,6 +119,13 @@ describe('the HTTP contract', () => {
     const response = await fetch(`${server.url}/endpoints/echo`)
     expect(response.status).toBe(405)
     expect(response.headers.get('allow')).toBe('POST, OPTIONS')
+  })
+
+  it.each(['POST', 'DELETE', 'OPTIONS'])('%s /healthz is 405 with Allow: GET, HEAD', async (method) => {
+    const response = await fetch(`${server.url}/healthz`, { method })
+    expect(response.status).toBe(405)
+    expect(response.headers.get('allow')).toBe('GET, HEAD')
+    expect(await response.json()).toMatchObject({ error: { code: 'METHOD_NOT_ALLOWED' } })
   })
 
   it('GET /healthz is 200', async () => {
@@ -265,6 +273,264 @@ describe('shutdown', () => {
     await closing
     await expect(fetch(`${waiting.url}/healthz`)).rejects.toThrow()
   })
+
+  /** A server whose invocations run until `endAll` settles them as the sandbox does when it closes. */
+  async function serverOfEndlessInvocations() {
+    const pending: (() => void)[] = []
+    let invoked = 0
+    const endless = await startEndpointServer({
+      host: '127.0.0.1',
+      port: 0,
+      route: () => ({
+        invoke: () => {
+          invoked++
+          return new Promise<InvocationReport>((resolve) =>
+            pending.push(() =>
+              resolve(
+                report({
+                  ok: false,
+                  error: { code: 'POOL_CLOSED', message: 'The sandbox was shut down.', status: 503 },
+                }),
+              ),
+            ),
+          )
+        },
+      }),
+    })
+    const endAll = async () => {
+      for (const end of pending.splice(0)) end()
+    }
+    return { endless, endAll, invoked: () => invoked }
+  }
+
+  const answerOf = (response: Response) =>
+    response.json().then((body: unknown) => ({
+      status: response.status,
+      body,
+      requestId: response.headers.get('x-request-id'),
+    }))
+
+  it('a request still running when the grace ends is answered with what ending it gives, then closed', async () => {
+    const { endless, endAll } = await serverOfEndlessInvocations()
+    const answered = fetch(`${endless.url}/endpoints/x`, { method: 'POST', body: '{}' }).then(answerOf)
+    await until(
+      () => (endless.inFlight() === 1 ? true : undefined),
+      () => 'the request did not arrive',
+      { timeoutMs: 2_000 },
+    )
+    const started = Date.now()
+    await endless.close(300, endAll)
+    expect(Date.now() - started).toBeLessThan(1_000)
+    expect(await answered).toEqual({
+      status: 503,
+      body: { error: { code: 'POOL_CLOSED', message: expect.any(String) } },
+      requestId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+    })
+  })
+
+  it('a request with no answer coming (ending runs nothing, or its body is still arriving) gets 503 SHUTTING_DOWN, in bounded time', async () => {
+    const { endless, invoked } = await serverOfEndlessInvocations()
+    const answered = fetch(`${endless.url}/endpoints/x`, { method: 'POST', body: '{}' }).then(answerOf)
+    // Headers and half of the body: never complete.
+    const uploading = exchangeRaw(
+      endless.port,
+      'POST /endpoints/x HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 20\r\n\r\n{"pay',
+    )
+    await until(
+      () => (endless.inFlight() === 2 ? true : undefined),
+      () => `${endless.inFlight()} requests in flight`,
+      { timeoutMs: 2_000 },
+    )
+    const started = Date.now()
+    await endless.close(300, async () => undefined)
+    expect(Date.now() - started).toBeLessThan(300 + 1_000 + 250 + 500)
+    expect(await answered).toMatchObject({ status: 503, body: { error: { code: 'SHUTTING_DOWN' } } })
+    expectContractError(parseRawAnswer(await uploading), 503, 'SHUTTING_DOWN')
+    // Only the first one ran: the upload was answered before its body could come.
+    expect(invoked()).toBe(1)
+  })
+})
+
+/** A raw HTTP/1.1 answer as it came over the socket. */
+interface RawAnswer {
+  status: number
+  headers: Record<string, string>
+  body: unknown
+}
+
+function parseRawAnswer(received: string): RawAnswer {
+  const split = received.indexOf('\r\n\r\n')
+  const [statusLine = '', ...headerLines] = received.slice(0, split).split('\r\n')
+  const headers = Object.fromEntries(
+    headerLines.map((line) => {
+      const colon = line.indexOf(':')
+      return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()]
+    }),
+  )
+  const text = received.slice(split + 4)
+  expect(Buffer.byteLength(text)).toBe(Number(headers['content-length']))
+  return { status: Number(statusLine.split(' ')[1]), headers, body: JSON.parse(text) as unknown }
+}
+
+/** Writes `text` on a raw connection; resolves with everything received once the server closed it. */
+function exchangeRaw(port: number, text: string | Buffer): Promise<string> {
+  const socket = connect(port, '127.0.0.1')
+  let received = ''
+  socket.setEncoding('utf8')
+  socket.on('data', (chunk: string) => (received += chunk))
+  socket.write(text)
+  return new Promise<string>((resolve, reject) => {
+    socket.once('close', () => resolve(received))
+    socket.once('error', reject)
+    setTimeout(() => reject(new Error(`still open after 5 s; received: ${received}`)), 5_000).unref()
+  }).finally(() => socket.destroy())
+}
+
+/** The contract's error answer, as a request Node's parser refused must get too. */
+function expectContractError(answer: RawAnswer, status: number, code: string): void {
+  expect(answer.status).toBe(status)
+  expect(answer.body).toEqual({ error: { code, message: expect.any(String) } })
+  expect(answer.headers['content-type']).toBe('application/json; charset=utf-8')
+  expect(answer.headers['x-request-id']).toMatch(
+    /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+  )
+  expect(answer.headers.connection).toBe('close')
+}
+
+describe('requests Node’s HTTP parser refuses', () => {
+  it.each([
+    ['a Content-Length that is not a number', 'content-length: abc\r\n\r\n{}', /Content-Length/],
+    ['a malformed chunk', 'transfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n', /chunk size/],
+  ])('%s: 400 BAD_REQUEST in the contract’s shape, then closed', async (_name, rest, reason) => {
+    const received = await exchangeRaw(server.port, `POST /endpoints/echo HTTP/1.1\r\nhost: x\r\n${rest}`)
+    const answer = parseRawAnswer(received)
+    expectContractError(answer, 400, 'BAD_REQUEST')
+    expect((answer.body as { error: { message: string } }).error.message).toMatch(reason)
+  })
+
+  it('headers of 100 KB: 431 HEADERS_TOO_LARGE', async () => {
+    const big = `GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(100 * 1024)}\r\n\r\n`
+    expectContractError(parseRawAnswer(await exchangeRaw(server.port, big)), 431, 'HEADERS_TOO_LARGE')
+  })
+
+  it('an HTTP/1.1 request without Host: 400 BAD_REQUEST', async () => {
+    const received = await exchangeRaw(server.port, 'GET /healthz HTTP/1.1\r\n\r\n')
+    expectContractError(parseRawAnswer(received), 400, 'BAD_REQUEST')
+  })
+
+  it('writes no second answer into a response already under way', async () => {
+    // The answer to the first request is written before the parser reaches the garbage after it.
+    const received = await exchangeRaw(
+      server.port,
+      'GET /healthz HTTP/1.1\r\nhost: x\r\n\r\nNOT HTTP AT ALL\r\n\r\n',
+    )
+    expect(received.match(/^HTTP\/1\.1 /gm)).toHaveLength(1)
+    expect(received).toMatch(/^HTTP\/1\.1 200 /)
+  })
+})
+
+describe('the request target', () => {
+  /** Sends `method target` as is (fetch would resolve the path first) and parses the answer. */
+  const send = async (port: number, method: string, target: string, body = '{}') =>
+    parseRawAnswer(
+      await exchangeRaw(
+        port,
+        `${method} ${target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+      ),
+    )
+  const message = (answer: RawAnswer) => (answer.body as { error: { message: string } }).error.message
+
+  it.each([
+    ['GET', '//x/healthz'],
+    ['POST', '//whatever.example/endpoints/echo'],
+    ['POST', '//endpoints/echo'],
+    ['POST', '/\\x/endpoints/echo'],
+    ['GET', '/endpoints/../healthz'],
+  ])('%s %s is a 404 naming that path, as sent', async (method, target) => {
+    const invoked = seen.length
+    const answer = await send(server.port, method, target)
+    expect(answer.status).toBe(404)
+    expect(answer.body).toMatchObject({ error: { code: 'NOT_FOUND' } })
+    expect(message(answer)).toContain(`No route for ${target};`)
+    expect(seen.length).toBe(invoked)
+  })
+
+  it('absolute-form (what a proxy is sent) routes its path and ignores its host', async () => {
+    const answer = await send(
+      server.port,
+      'POST',
+      'http://any.example/endpoints/echo?x=2',
+      JSON.stringify({ payload: 'abs' }),
+    )
+    expect(answer.status).toBe(200)
+    expect(answer.body).toEqual({ got: 'abs' })
+    expect(seen.at(-1)).toMatchObject({ path: '/endpoints/echo', query: { x: '2' } })
+  })
+
+  it('OPTIONS * is a 404: there are no server-wide options', async () => {
+    const answer = await send(server.port, 'OPTIONS', '*', '')
+    expect(answer.status).toBe(404)
+    expect(message(answer)).toContain('No route for *;')
+  })
+
+  it('a query on a path other than an endpoint’s is still read', async () => {
+    const answer = await send(server.port, 'POST', '/endpoints/echo/?a=1&b=two#frag')
+    expect(answer.status).toBe(200)
+    expect(seen.at(-1)).toMatchObject({ path: '/endpoints/echo/', query: { a: '1', b: 'two' } })
+  })
+})
+
+describe('Expect: 100-continue', () => {
+  const head = (target: string, length: number, expect = '100-continue') =>
+    `POST ${target} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\nexpect: ${expect}\r\n\r\n`
+
+  it.each([
+    ['a declared body over the limit', '/endpoints/echo', 2 * 1024 * 1024, 413, 'PAYLOAD_TOO_LARGE'],
+    ['an unknown trigger', '/endpoints/nope', 20, 404, 'TRIGGER_NOT_FOUND'],
+    ['a path with no route', '/other', 20, 404, 'NOT_FOUND'],
+  ])(
+    '%s: the final answer at once, no 100 Continue, and the connection is closed unsent',
+    async (_name, target, length, status, code) => {
+      // The body is never sent: the exchange ends only because the server closes the connection.
+      const received = await exchangeRaw(server.port, head(target, length))
+      expect(received).not.toMatch(/100 Continue/)
+      expect(parseRawAnswer(received)).toMatchObject({
+        status,
+        body: { error: { code } },
+        headers: { connection: 'close' },
+      })
+    },
+  )
+
+  it('a body that will be read: 100 Continue, then the answer, on a connection kept alive', async () => {
+    const socket = connect(server.port, '127.0.0.1')
+    let received = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => (received += chunk))
+    const arrived = (pattern: RegExp) =>
+      until(
+        () => (pattern.test(received) ? true : undefined),
+        () => `received: ${received}`,
+        { timeoutMs: 3_000 },
+      )
+    try {
+      const body = JSON.stringify({ payload: 'continued' })
+      socket.write(head('/endpoints/echo', body.length))
+      await arrived(/^HTTP\/1\.1 100 Continue\r\n\r\n/)
+      socket.write(body)
+      await arrived(/"continued"/)
+      const answer = parseRawAnswer(received.slice(received.indexOf('\r\n\r\n') + 4))
+      expect(answer).toMatchObject({ status: 200, body: { got: 'continued' } })
+      expect(answer.headers.connection).toMatch(/keep-alive/i)
+    } finally {
+      socket.destroy()
+    }
+  })
+
+  it('another expectation: 417 EXPECTATION_FAILED in the contract’s shape', async () => {
+    const received = await exchangeRaw(server.port, head('/endpoints/echo', 2, 'something-else'))
+    expectContractError(parseRawAnswer(received), 417, 'EXPECTATION_FAILED')
+  })
 })
 
 describe('slow clients', () => {
@@ -297,14 +563,14 @@ describe('slow clients', () => {
       const { port } = timed
       // Headers never finished (the slowloris shape): 408, then closed.
       const headers = await stall(port, 'POST /endpoints/x HTTP/1.1\r\nhost: x\r\nx-slow: 1\r\n')
-      expect(headers.received).toMatch(/^HTTP\/1\.1 408/)
+      expectContractError(parseRawAnswer(headers.received), 408, 'REQUEST_TIMEOUT')
       expect(headers.closedAfterMs).toBeGreaterThanOrEqual(350)
       // A body announced and never sent whole: 408, then closed.
       const body = await stall(
         port,
         'POST /endpoints/x HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 20\r\n\r\n{"pay',
       )
-      expect(body.received).toMatch(/^HTTP\/1\.1 408/)
+      expectContractError(parseRawAnswer(body.received), 408, 'REQUEST_TIMEOUT')
       expect(body.closedAfterMs).toBeGreaterThanOrEqual(750)
       // A whole request answered, then nothing: the idle connection is closed.
       const idle = await stall(
@@ -346,6 +612,17 @@ describe('fallback (how serve mounts its own routes)', () => {
       expect(await declined.json()).toMatchObject({ error: { code: 'NOT_FOUND' } })
       const endpoint = await fetch(`${mounted.url}/endpoints/echo`, { method: 'POST', body: '{}' })
       expect(await endpoint.json()).toBe('endpoint')
+      // Targets that URL parsing (which a fallback uses) would read as another path are not its.
+      for (const target of ['//x/healthz', '/v1/../healthz', '//x/v1/things']) {
+        const received = await exchangeRaw(
+          mounted.port,
+          `GET ${target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`,
+        )
+        expect(parseRawAnswer(received)).toMatchObject({
+          status: 404,
+          body: { error: { code: 'NOT_FOUND' } },
+        })
+      }
       expect(asked).toEqual(['/v1/things', '/healthz', '/other'])
     } finally {
       await mounted.close()
