@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { InvocationReport } from '../sandbox/engine.js'
 import type { ExecutionParams } from '../sandbox/protocol.js'
+import { IdTable } from '../shared/id-table.js'
 import { decideCors, type CorsPolicy, type CorsRefusal } from './cors.js'
 
 /**
@@ -83,6 +84,9 @@ export const MAX_BODY_BYTES = 1024 * 1024
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000
 const DEFAULT_HEADERS_TIMEOUT_MS = 10_000
 const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000
+/** Where a response keeps its id in the table of those running. */
+const RESPONSE_ID = Symbol('centrali.responseId')
+type RunningResponse = ServerResponse & { [RESPONSE_ID]?: number }
 /** After the grace: how long the answers of the invocations it ended get to be written. */
 const ANSWER_AFTER_GRACE_MS = 1_000
 /** How long the shutdown's own 503s get to be written before the sockets close. */
@@ -95,8 +99,13 @@ interface ErrorBody {
 
 export async function startEndpointServer(options: EndpointServerOptions): Promise<EndpointServer> {
   const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES
-  /** Responses not yet closed: requests in flight. */
-  const running = new Set<ServerResponse>()
+  /**
+   * Responses not yet closed (requests in flight), by an id each carries. An IdTable, not a Set: a
+   * long-lived Set with an add and a delete per request keeps what it held alive through young
+   * collections, as a Map does (see IdTable).
+   */
+  const running = new IdTable<ServerResponse>()
+  let nextResponseId = 1
   let drained: (() => void) | undefined
   /** Set when close() begins: answers from then on close their connection (see close). */
   let closing = false
@@ -104,8 +113,8 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     running.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (drained = resolve))
 
   // One listener for every response, not a closure per request.
-  function onResponseClose(this: ServerResponse) {
-    running.delete(this)
+  function onResponseClose(this: RunningResponse) {
+    running.delete(this[RESPONSE_ID]!)
     if (running.size === 0) drained?.()
   }
   // Node enforces the header and request timeouts by sweeping the connections at this interval;
@@ -113,7 +122,9 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
   // Node's own Host check answers a bare 400: `handle` makes it, in the contract's shape.
   const serverOptions = { connectionsCheckingInterval: 1_000, requireHostHeader: false }
   const onRequest = (request: IncomingMessage, response: ServerResponse) => {
-    running.add(response)
+    const id = nextResponseId++
+    ;(response as RunningResponse)[RESPONSE_ID] = id
+    running.set(id, response)
     response.on('close', onResponseClose)
     handle(request, response).catch((error: unknown) => {
       // A bug in the server itself: answer, never hang the client.
@@ -303,7 +314,7 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     close: async (graceMs = 5000, endRunning?: () => Promise<void>) => {
       closing = true
       // Answers from now on close their connection: a client is not to send another request on it.
-      for (const response of running) if (!response.headersSent) response.shouldKeepAlive = false
+      for (const response of running.values()) if (!response.headersSent) response.shouldKeepAlive = false
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
       await within(allAnswered(), graceMs)
@@ -314,7 +325,7 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
         await within(Promise.all([ended, allAnswered()]), ANSWER_AFTER_GRACE_MS)
       }
       // What has no answer coming (a body still arriving, a fallback's work) is told so.
-      for (const response of running) {
+      for (const response of running.values()) {
         if (response.headersSent) continue
         // The rest of its body is not read: it is not to run once answered.
         response.req.pause()
