@@ -1700,7 +1700,8 @@ describe('shutdown', () => {
         })
       }
     },
-    T,
+    // Eight starts and stops of dev: about 10 s alone, twice that on a loaded machine.
+    45_000,
   )
 
   it(
