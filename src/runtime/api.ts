@@ -117,18 +117,20 @@ export function createApiHandler(context: ApiContext) {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname
     const method = request.method ?? 'GET'
     if (path === '/healthz') {
-      if (method !== 'GET' && method !== 'HEAD')
+      if (method !== 'GET' && method !== 'HEAD') {
+        response.setHeader('allow', 'GET, HEAD')
         sendError(response, 405, 'METHOD_NOT_ALLOWED', 'Use GET /healthz.')
-      else {
+      } else {
         const health = context.health()
         sendJson(response, health.ok ? 200 : 503, health)
       }
       return true
     }
     if (path === '/metrics') {
-      if (method !== 'GET' && method !== 'HEAD')
+      if (method !== 'GET' && method !== 'HEAD') {
+        response.setHeader('allow', 'GET, HEAD')
         sendError(response, 405, 'METHOD_NOT_ALLOWED', 'Use GET /metrics.')
-      else if (!context.metricsPublic && !context.token.accepts(request.headers.authorization))
+      } else if (!context.metricsPublic && !context.token.accepts(request.headers.authorization))
         unauthorized(response)
       else
         send(

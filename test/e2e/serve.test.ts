@@ -617,6 +617,15 @@ describe('deploy API', () => {
       const wrongMethod = await serve.api('GET', '/v1/deployments')
       expect([wrongMethod.status, errorCode(wrongMethod)]).toEqual([405, 'METHOD_NOT_ALLOWED'])
       expect(wrongMethod.headers.get('allow')).toBe('POST')
+      // The runtime's own routes say their methods too.
+      for (const path of ['/healthz', '/metrics']) {
+        const posted = await request(`${serve.url}${path}`, { method: 'POST', body: '{}' })
+        expect([posted.status, errorCode(posted), posted.headers.get('allow')], path).toEqual([
+          405,
+          'METHOD_NOT_ALLOWED',
+          'GET, HEAD',
+        ])
+      }
       const noVersion = await serve.api('POST', '/v1/versions/v9/activate')
       expect([noVersion.status, errorCode(noVersion)]).toEqual([404, 'VERSION_NOT_FOUND'])
     },
