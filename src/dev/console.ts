@@ -148,6 +148,15 @@ export function createDevConsole(options: DevConsoleOptions): DevConsole {
     if (route === '/api/state') return json(response, 200, await options.state())
 
     const body = await readJson(request)
+    if (body === 'too-large') {
+      response.setHeader('connection', 'close')
+      return refuse(
+        response,
+        413,
+        'PAYLOAD_TOO_LARGE',
+        `The request body is over ${MAX_API_BODY_BYTES} bytes (1 MiB).`,
+      )
+    }
     if (body === undefined)
       return refuse(response, 400, 'BAD_JSON', 'The request body must be a JSON object.')
     if (route === '/api/invoke') {
@@ -230,10 +239,15 @@ function refuse(response: ServerResponse, status: number, code: string, message:
   return json(response, status, { error: { code, message } })
 }
 
-/** The body as a JSON object; read by the endpoint server's reader, which answers `Expect: 100-continue`. */
-async function readJson(request: IncomingMessage): Promise<Record<string, unknown> | undefined> {
+/**
+ * The body as a JSON object (undefined when it is not one), or 'too-large'; read by the endpoint
+ * server's reader, which answers `Expect: 100-continue`.
+ */
+async function readJson(
+  request: IncomingMessage,
+): Promise<Record<string, unknown> | 'too-large' | undefined> {
   const body = await readBody(request, MAX_API_BODY_BYTES)
-  if (body === 'too-large') return undefined
+  if (body === 'too-large') return body
   try {
     const parsed = JSON.parse(body.toString('utf8')) as unknown
     return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)

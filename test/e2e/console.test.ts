@@ -497,7 +497,7 @@ describe('the dev console in Chromium against centrali dev', () => {
   )
 
   it(
-    'a method a console route does not take: 405 with Allow',
+    'a method a console route does not take: 405 with Allow; a body over 1 MiB: 413',
     async () => {
       const auth = { 'x-centrali-console-token': token }
       const attempts: [string, string, string][] = [
@@ -515,6 +515,10 @@ describe('the dev console in Chromium against centrali dev', () => {
         expect(codeOf(refused), `${method} ${path}`).toBe('METHOD_NOT_ALLOWED')
       }
       expect((await raw('GET', '/_console/api/nothing', auth)).status).toBe(404)
+      // A body over the console API's 1 MiB is too large, not bad JSON.
+      const huge = JSON.stringify({ trigger: 'echo', payload: 'x'.repeat(1024 * 1024) })
+      const tooLarge = await raw('POST', '/_console/api/invoke', auth, huge)
+      expect([tooLarge.status, codeOf(tooLarge)]).toEqual([413, 'PAYLOAD_TOO_LARGE'])
     },
     T,
   )
