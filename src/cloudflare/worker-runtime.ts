@@ -27,6 +27,7 @@ import {
 import { callFactory, type Factory } from '../sandbox/factory.js'
 import { statusForCode } from '../sandbox/status.js'
 import { decideCors, type CorsPolicy } from '../server/cors.js'
+import { shorten } from '../shared/shorten.js'
 
 export type WorkerParamValue = string | number | boolean | null | { secret: string }
 
@@ -628,7 +629,7 @@ function checkUrl(text: string, base: URL | undefined): URL {
   } catch {
     throw new CodedError(
       'EGRESS_URL_INVALID',
-      `Blocked call to ${text.slice(0, 100)}: this is not a valid absolute URL.`,
+      `Blocked call to ${shorten(text, 100)}: this is not a valid absolute URL.`,
     )
   }
   const host = url.hostname.replace(/\.$/, '')

@@ -17,6 +17,7 @@ import { UserError } from '../shared/errors.js'
 import { Allowlist } from './allowlist.js'
 import { allowCommand, EgressError } from './errors.js'
 import { canonicalAddress, checkAddress, type AddressVerdict } from './ip-policy.js'
+import { shorten } from '../shared/shorten.js'
 
 /**
  * The guarded HTTP client (DESIGN §3): every outbound call of a function goes through `request()`.
@@ -280,7 +281,7 @@ function hostOf(url: URL): string {
 }
 
 function truncate(text: string): string {
-  return text.length > 100 ? `${text.slice(0, 100)}…` : text
+  return shorten(text, 100)
 }
 
 function withoutFragment(url: URL): URL {
@@ -490,7 +491,7 @@ function followLocation(location: string, from: URL, host: string): URL {
   } catch {
     throw new EgressError('EGRESS_URL_INVALID', {
       host,
-      reason: `the upstream redirected to ${JSON.stringify(location.slice(0, 100))}, which is not a valid URL`,
+      reason: `the upstream redirected to ${JSON.stringify(shorten(location, 100))}, which is not a valid URL`,
       fix: 'Check the URL you call; the upstream answered with a broken redirect.',
     })
   }

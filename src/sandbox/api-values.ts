@@ -5,6 +5,7 @@
  */
 import { FUNCTION_SOURCE_URL } from './factory.js'
 import type { CodeFrame } from './protocol.js'
+import { shorten } from '../shared/shorten.js'
 
 /** A request body as sent: strings as they are, anything else as JSON (with its content type). */
 export function encodeBody(body: unknown, headers: Record<string, string>): string | undefined {
@@ -43,13 +44,13 @@ export function shortUrl(url: string): string {
     const parsed = new URL(url)
     return `${parsed.origin}${parsed.pathname}`
   } catch {
-    return url.slice(0, 100)
+    return shorten(url, 100)
   }
 }
 
 /** What an upstream said about its failure, for an HttpError's message. */
 export function upstreamDetail(body: unknown): string {
-  if (typeof body === 'string') return body.trim() === '' ? '' : `: ${body.trim().slice(0, 200)}`
+  if (typeof body === 'string') return body.trim() === '' ? '' : `: ${shorten(body.trim(), 200)}`
   if (typeof body !== 'object' || body === null) return ''
   const { error, message } = body as { error?: unknown; message?: unknown }
   const text =
@@ -62,7 +63,7 @@ export function upstreamDetail(body: unknown): string {
         : typeof message === 'string'
           ? message
           : undefined
-  return text === undefined ? '' : `: ${text.slice(0, 200)}`
+  return text === undefined ? '' : `: ${shorten(text, 200)}`
 }
 
 /** Log values leave as data: functions, symbols and cycles become text. */

@@ -5,6 +5,7 @@ import { Worker } from 'node:worker_threads'
 import { CallSignal, type AbortSource } from '../shared/call-signal.js'
 import { IdTable } from '../shared/id-table.js'
 import { packageRoot } from '../shared/package-root.js'
+import { shorten } from '../shared/shorten.js'
 import type {
   BridgeRequest,
   BridgeResponse,
@@ -613,7 +614,7 @@ function describeUrl(url: string): { url: string; host: string } {
     const parsed = new URL(url)
     return { url: `${parsed.origin}${parsed.pathname}`, host: parsed.host }
   } catch {
-    return { url: url.slice(0, 200), host: '' }
+    return { url: shorten(url, 200), host: '' }
   }
 }
 

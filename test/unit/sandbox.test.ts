@@ -18,6 +18,17 @@ beforeAll(() => {
         host: 'api.example.com',
       })
     }
+    if (new URL(request.url).pathname === '/echo-key') {
+      // An upstream that repeats the key it was sent in its error, after as much padding as asked.
+      const pad = Number(new URL(request.url).searchParams.get('pad'))
+      const key = request.headers.authorization?.replace('Bearer ', '') ?? ''
+      return {
+        status: 401,
+        statusText: 'Unauthorized',
+        headers: {},
+        body: { error: { message: `${'x'.repeat(pad)} bad key ${key}` } },
+      }
+    }
     if (new URL(request.url).pathname === '/fail') {
       return { status: 401, statusText: 'Unauthorized', headers: {}, body: { error: { message: 'bad key' } } }
     }
@@ -456,6 +467,24 @@ describe('api', () => {
       '[a value that cannot be logged: no reading me]',
       '[function]',
     ])
+  })
+
+  it('an error message cut short never keeps part of a secret (redaction looks for whole values)', async () => {
+    const key = 'sk_live_Ab3dEf9hIjK1mN0pQr'
+    const build = await buildSources({
+      'fn.js': `async function run() {
+  try {
+    await api.httpGet('https://api.example.com/echo-key?pad=' + executionParams.payload, { headers: { authorization: 'Bearer ' + triggerParams.key } })
+  } catch (error) { return error.message }
+}`,
+    })
+    for (let pad = 160; pad < 200; pad++) {
+      const message = (await invoke(pool, build, pad, { key })).value as string
+      // Either the whole key (which redaction then replaces) or none of it, never its first part.
+      for (let length = 6; length < key.length; length++) {
+        expect(message.replace(key, ''), `pad ${pad}`).not.toContain(key.slice(0, length))
+      }
+    }
   })
 
   it('collects structured logs with the request id and trigger', async () => {
