@@ -3,6 +3,7 @@ import * as Errors from '@oclif/core/errors'
 import * as Flags from '@oclif/core/flags'
 import type * as Interfaces from '@oclif/core/interfaces'
 import { CentraliError, UsageError, describeSystemError } from '../shared/errors.js'
+import { takeEnvironment } from '../shared/environment.js'
 import { colorEnabled, createOutput, painter, renderErrorText, type Output } from './output.js'
 
 export type BaseFlags = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags']>
@@ -36,7 +37,11 @@ export abstract class BaseCommand extends Command {
     env: NodeJS.ProcessEnv
     warn: (message: string) => void
   } {
-    return { cwd: flags.cwd ?? process.cwd(), env: process.env, warn: (message) => this.output.warn(message) }
+    return {
+      cwd: flags.cwd ?? process.cwd(),
+      env: takeEnvironment(),
+      warn: (message) => this.output.warn(message),
+    }
   }
 
   protected warnAll(warnings: readonly string[]): void {

@@ -17,6 +17,7 @@ import { bundleFunctions, deployFilesDir, deployManifest, type DeployBundle } fr
 import type { DeployDeps, TargetOptions } from './deploy.js'
 import { computePlan, formatBytes, type DeployPlan, type SecretsWording } from './plan.js'
 import { selectTarget, type TargetSummary } from './target.js'
+import { withoutKeys } from '../shared/environment.js'
 
 /**
  * The `cloudflare` deploy target (DESIGN §8): the project's functions as one Workers ES module,
@@ -319,7 +320,8 @@ export async function executeCloudflareDeploy(
       hint: `Create a token with the "Edit Cloudflare Workers" template and set ${API_TOKEN_ENV}.`,
     })
   }
-  const env: NodeJS.ProcessEnv = { ...options.env }
+  // wrangler gets its own credentials, never centrali's keys.
+  const env: NodeJS.ProcessEnv = withoutKeys(options.env)
   if (target.accountIdEnv !== undefined) {
     const accountId = options.env[target.accountIdEnv]
     if (accountId === undefined || accountId === '') {

@@ -434,6 +434,7 @@ process.stdin.on('end', () => {
     cwd: process.cwd(),
     token: process.env.CLOUDFLARE_API_TOKEN,
     account: process.env.CLOUDFLARE_ACCOUNT_ID,
+    centrali: Object.keys(process.env).filter((name) => name.startsWith('CENTRALI_')),
     stdin,
   }) + '\\n')
   if (process.argv[2] === 'deploy') console.log('Deployed openai-worker\\n  https://openai-worker.example.workers.dev')
@@ -451,6 +452,9 @@ process.stdin.on('end', () => {
         PATH: `${bin}:${process.env.PATH ?? ''}`,
         CLOUDFLARE_API_TOKEN: 'cf-token-for-test',
         MY_CF_ACCOUNT: 'account-123',
+        // centrali's own keys, which wrangler is never to see.
+        CENTRALI_RUNTIME_TOKEN: 'a-runtime-token-of-enough-length-000000',
+        CENTRALI_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
       }
       const result = await sandbox.run(['deploy', '--target', 'cf', '--yes', '--json'], { cwd: app, env })
       expect(result.exitCode, result.stderr).toBe(0)
@@ -471,9 +475,11 @@ process.stdin.on('end', () => {
               cwd: string
               token: string
               account: string
+              centrali: string[]
               stdin: string
             },
         )
+      expect(calls.map((call) => call.centrali)).toEqual([[], []])
       expect(calls.map((call) => call.args)).toEqual([
         ['deploy', '--config', 'wrangler.jsonc'],
         ['secret', 'bulk', '--config', 'wrangler.jsonc'],

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import { mkdir, readdir, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
@@ -1457,6 +1458,36 @@ export async function run() { return { version: ${version}, label } }
 describe('secrets', () => {
   const FIRST = 'first-secret-value-0123'
   const SECOND = 'second-secret-value-is-longer-456789'
+
+  it(
+    'the key from CENTRALI_SECRETS_KEY decrypts the secrets, and no process dev starts (esbuild) inherits it',
+    async () => {
+      sandbox.env.CENTRALI_SECRETS_KEY = randomBytes(32).toString('base64')
+      try {
+        await writeProject({
+          files: {
+            'functions/measure.js': 'async function run() { return { length: triggerParams.key.length } }\n',
+          },
+          functions: { measure: 'functions/measure.js' },
+          triggers: { measure: { function: 'measure', params: { key: { secret: 'API_KEY' } } } },
+        })
+        await setSecret('API_KEY', 'sk-test-0123456789')
+        const dev = await startDev()
+        expect((await post(dev, 'measure')).body).toEqual({ length: 18 })
+        // esbuild's service, started by the build.
+        const children = childPids(dev.child.pid!)
+        expect(children.length).toBeGreaterThan(0)
+        for (const pid of children) {
+          const environment = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')
+          expect(environment.filter((entry) => entry.startsWith('CENTRALI_'))).toEqual([])
+          expect(environment.some((entry) => entry.startsWith('XDG_CONFIG_HOME='))).toBe(true)
+        }
+      } finally {
+        sandbox.env.CENTRALI_SECRETS_KEY = undefined
+      }
+    },
+    T,
+  )
 
   it(
     'a secret set while dev runs is used by the next request; a returned secret is redacted with a warning',
