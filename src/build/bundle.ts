@@ -1,9 +1,13 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { relative, resolve } from 'node:path'
+import { dirname, relative, resolve } from 'node:path'
 import type { BuildOptions as EsbuildOptions, BuildResult, Loader, Message, Plugin } from 'esbuild'
 import { CentraliError } from '../shared/errors.js'
+import { keyFilePath } from '../secrets/key.js'
 import { RUN_EXPORT, SET_RUN, wrapInFactory } from '../sandbox/factory.js'
+
+/** A project's directory of centrali's own state: the secrets store, the build cache. */
+const STATE_DIR = '.centrali'
 
 /**
  * One function file (TypeScript or JavaScript, classic script or module, with npm and local
@@ -275,6 +279,8 @@ function exposeRun(entry: EntrySource): Plugin {
     name: 'centrali-expose-run',
     setup(build) {
       build.onLoad({ filter: /.*/ }, async (args) => {
+        const secretFile = holdsSecrets(args.path)
+        if (secretFile !== undefined) return { errors: [{ text: secretFile }] }
         if (args.path !== entry.path) return undefined
         const source = await readFile(args.path, 'utf8')
         const loader = /\.[cm]?tsx?$/.test(args.path) ? (args.path.endsWith('x') ? 'tsx' : 'ts') : 'js'
@@ -284,6 +290,26 @@ function exposeRun(entry: EntrySource): Plugin {
       })
     },
   }
+}
+
+/**
+ * Why a function may not import this file, when it holds secrets: code (or a package it uses)
+ * importing the store, the key or a .env file would carry every secret in its bundle, to anyone who
+ * can read its responses and to every deploy target.
+ */
+function holdsSecrets(path: string): string | undefined {
+  const parts = path.split(/[\\/]/)
+  const name = parts.at(-1) ?? ''
+  const what = parts.includes(STATE_DIR)
+    ? `it is in ${STATE_DIR}/, where the secrets store lives`
+    : /^\.env(\..*)?$/.test(name)
+      ? 'a .env file holds secrets'
+      : name === 'secrets.key' || name === 'master.key' || dirname(path) === dirname(keyFilePath(process.env))
+        ? "it is centrali's secrets key"
+        : undefined
+  return what === undefined
+    ? undefined
+    : `a function may not import ${name}: ${what}; give the function a secret through its trigger's params ({ "secret": "NAME" })`
 }
 
 /**

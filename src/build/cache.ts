@@ -28,9 +28,10 @@ interface CacheEntry {
 
 /**
  * Raised when what a build holds changes (2: `run` handed over by a call, not an export; 3: a
- * source map, for where a thrown error came from).
+ * source map, for where a thrown error came from; 4: a file holding secrets is refused, so a build
+ * that bundled one is not served again).
  */
-const CACHE_VERSION = 3
+const CACHE_VERSION = 4
 
 export async function buildFunctionCached(
   options: BuildOptions & { cacheDir: string },

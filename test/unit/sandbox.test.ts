@@ -160,6 +160,37 @@ export async function run() {
     expect(noRun.message).toContain('\n  fn.js: the file does not declare')
   })
 
+  it('refuses to bundle a file that holds secrets: the store, the key, a .env file', async () => {
+    const imports = [
+      "import store from './.centrali/secrets.json'",
+      "import env from './.env' with { type: 'text' }",
+      "import env from './.env.local' with { type: 'text' }",
+      "import key from './config/centrali/secrets.key' with { type: 'text' }",
+      "import key from './data/master.key' with { type: 'text' }",
+    ]
+    for (const line of imports) {
+      const error = (await buildSources({
+        'fn.js': `${line}\nasync function run() { return 1 }`,
+        '.centrali/secrets.json': '{"version":1,"secrets":{}}',
+        '.env': 'API_KEY=sk-live-abc',
+        '.env.local': 'API_KEY=sk-live-abc',
+        'config/centrali/secrets.key': 'a2V5',
+        'data/master.key': 'a2V5',
+      }).catch((caught: unknown) => caught)) as BuildError
+      expect(error, line).toBeInstanceOf(BuildError)
+      expect(error.message, line).toMatch(
+        /a function may not import [^:]+: .*give the function a secret through its trigger's params/,
+      )
+      expect(error.message, line).not.toContain('sk-live-abc')
+    }
+    // An ordinary JSON or text file still bundles.
+    const build = await buildSources({
+      'fn.js': "import data from './data.json'\nasync function run() { return data }",
+      'data.json': '{"ok":true}',
+    })
+    expect(build.code).toContain('ok')
+  })
+
   it('refuses Node built-ins at build time with a clear reason', async () => {
     await expect(
       buildSources({ 'fn.js': "import fs from 'node:fs'\nexport async function run() { return fs }" }),
