@@ -167,7 +167,14 @@ function humanRenderer(out: (line: string) => void): (event: DevEvent) => void {
         out(paint('cyan', `reloaded ${event.file} in ${event.durationMs} ms`))
         return
       case 'build.error':
-        out(paint('red', `${event.message}\n  still serving the last good build of ${event.function}`))
+        out(
+          paint(
+            'red',
+            event.serving
+              ? `${event.message}\n  still serving the last good build of ${event.function}`
+              : `${event.message}\n  ${event.function} has no build to serve: its triggers answer 500 BUILD_FAILED until it builds`,
+          ),
+        )
         return
       case 'config.error':
         out(paint('red', `${event.message}\n  the last good centrali.json stays in force`))

@@ -95,6 +95,8 @@ export type DevEvent =
       file: string
       message: string
       problems: readonly BuildProblem[]
+      /** Whether a last good build keeps serving; without one its triggers answer BUILD_FAILED. */
+      serving: boolean
     }
   | { type: 'config.error'; file: string; message: string; problems: readonly ConfigProblem[] }
   /** `fix` says what to change: the origins or the headers the trigger allows, or the method. */
@@ -348,6 +350,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
               file: state.entry,
               message: error.message,
               problems: error.problems,
+              serving: state.build !== undefined,
             })
           }
         }
@@ -557,9 +560,15 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     /** The build the invocation ran (a reload may replace the state's meanwhile). */
     let ran: FunctionBuild | undefined
     if (state?.build === undefined) {
+      // Where and why, without the code frame: the caller may be any page, and the line may hold
+      // what it must not see (a key written into the code while trying things). dev's output
+      // shows the frame.
+      const problem = state?.error?.problems[0]
       report = failure(
         'BUILD_FAILED',
-        state?.error?.message ?? `The function of trigger ${trigger} is not built yet.`,
+        problem === undefined
+          ? `The function of trigger ${trigger} is not built yet.`
+          : `The function does not build: ${formatBuildProblem({ ...problem, lineText: undefined }).trim()} (dev's output shows the code).`,
       )
     } else {
       try {

@@ -526,6 +526,25 @@ describe('errors in the files', () => {
   )
 })
 
+describe('a function that has never built', () => {
+  it(
+    'its build error says that there is no build to serve, not that the last good one still serves',
+    async () => {
+      await writeProject({
+        files: { 'functions/broken.js': 'async function run() {\n  return = 1\n}\n' },
+        triggers: { broken: { entry: 'functions/broken.js' } },
+      })
+      const dev = await startHumanDev(PLAIN)
+      const at = await dev.waitLine((line) => line.includes('has no build to serve'))
+      expect(dev.lines[at]).toBe(
+        '  broken has no build to serve: its triggers answer 500 BUILD_FAILED until it builds',
+      )
+      expect(dev.lines.join('\n')).not.toContain('still serving the last good build')
+    },
+    T,
+  )
+})
+
 describe('CORS', () => {
   it(
     'a request from an origin the trigger does not allow: a line saying why the browser will refuse it and how to allow it, once per origin',

@@ -801,6 +801,7 @@ describe('hot reload', () => {
         lineText: brokenLine,
       })
       expect(broken.message).toContain(`functions/hot.ts:4:${column + 1}: `)
+      expect(broken.serving).toBe(true)
       expect(broken.message).toContain(`\n    ${brokenLine}\n    ${' '.repeat(column)}^`)
       const stale = await post(dev, 'hot')
       expect(stale.status, JSON.stringify(stale.body)).toBe(200)
@@ -836,6 +837,29 @@ describe('hot reload', () => {
       expect(fixed.headers.get('x-centrali-build')).toBeNull()
       const fixedEnd = await dev.next('invocation.end', (event) => event.requestId === fixed.requestId)
       expect(fixedEnd.stale).toBe(false)
+    },
+    T,
+  )
+
+  it(
+    'a function that has never built: its callers get BUILD_FAILED with where and why but not the line, which may hold a key',
+    async () => {
+      const key = 'sk_live_written_into_the_code_0123'
+      await writeProject({
+        files: { 'functions/broken.js': `async function run() {\n  const key = '${key}' + + ;\n}\n` },
+        functions: { broken: 'functions/broken.js' },
+        triggers: { broken: { function: 'broken' } },
+      })
+      const dev = await startDev()
+      const failed = await dev.next('build.error', (event) => event.function === 'broken')
+      expect(failed.serving).toBe(false)
+      // dev's own output shows the line, as the person's editor does.
+      expect(failed.message).toContain(key)
+      const answer = await post(dev, 'broken')
+      expect(answer.status).toBe(500)
+      expect(errorCode(answer)).toBe('BUILD_FAILED')
+      expect(errorMessage(answer)).toMatch(/^The function does not build: functions\/broken\.js:2:\d+: /)
+      expect(JSON.stringify(answer.body)).not.toContain(key)
     },
     T,
   )
