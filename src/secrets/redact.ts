@@ -73,6 +73,15 @@ function findNeedles(secrets: ReadonlyMap<string, string>): readonly Needle[] {
   return needles
 }
 
+/**
+ * The value as WHATWG URL parsing writes it in a path (`new URL(base + value).pathname`). A "?" or
+ * "#" would end the path there and make this a part of the value, which must never be looked for
+ * (its redaction would tell a caller which prefix is right): they are escaped first.
+ */
+function urlPathForm(value: string): string {
+  return new URL(`http://h/${value.replace(/[?#]/g, encodeURIComponent)}`).pathname.slice(1)
+}
+
 function makeNeedles(secrets: ReadonlyMap<string, string>): Needle[] {
   const needles: Needle[] = []
   for (const [name, value] of secrets) {
@@ -81,6 +90,9 @@ function makeNeedles(secrets: ReadonlyMap<string, string>): Needle[] {
       value,
       ...base64Forms(value),
       encodeURIComponent(value),
+      // As a URL writes it in a path or a whole URL (encodeURI, WHATWG URL): "@", "+" and "/" kept.
+      encodeURI(value),
+      urlPathForm(value),
       // Form bodies (URLSearchParams): spaces as "+", and !'()~ escaped too.
       new URLSearchParams({ v: value }).toString().slice(2),
       JSON.stringify(value).slice(1, -1),

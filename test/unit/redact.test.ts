@@ -8,6 +8,8 @@ describe('redaction', () => {
   it.each([
     ['raw', `token ${KEY} end`],
     ['URL-encoded', `https://x.example/?k=${encodeURIComponent(KEY)}`],
+    ['as encodeURI writes it', `https://x.example/${encodeURI(KEY)}`],
+    ['as a URL writes it in a path', new URL(`https://x.example/x/${encodeURIComponent('?')}${KEY}`).href],
     ['JSON-escaped', JSON.stringify({ key: KEY })],
     ['base64 alone', encodings('', '')],
     ['base64 as Basic auth', `Basic ${encodings('', ':')}`],
@@ -19,6 +21,17 @@ describe('redaction', () => {
     expect(result).toContain('[redacted:OPENAI_API_KEY]')
     expect(result).not.toContain(KEY)
     expect(redactor.redactions).toEqual([{ secret: 'OPENAI_API_KEY', where: 'logs[0]' }])
+  })
+
+  it('a password as a URL writes it in a path is found; a part of a value never is', () => {
+    const password = 'p@ss w0rd+/x'
+    const redactor = createRedactor(new Map([['PW', password]]))
+    expect(redactor.redactText(new URL(`https://x.example/x/${password}`).href, 'result')).toBe(
+      'https://x.example/x/[redacted:PW]',
+    )
+    // "?" would end the path: what is before it is only a part of the value, and stays as it is.
+    const withQuery = createRedactor(new Map([['Q', 'abcdefgh?ijkl']]))
+    expect(withQuery.redactText('abcdefgh and abcdefgh?ijkl', 'result')).toBe('abcdefgh and [redacted:Q]')
   })
 
   it('walks nested values, keys included, and leaves other data alone', () => {
