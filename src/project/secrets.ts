@@ -4,6 +4,7 @@ import { join, relative, resolve } from 'node:path'
 import { parseDotenv } from '../secrets/dotenv.js'
 import { KEY_ENV, keyFilePath } from '../secrets/key.js'
 import { SECRET_NAME_PATTERN } from '../secrets/names.js'
+import { MIN_REDACTED_LENGTH } from '../secrets/redact.js'
 import { SecretsStore, assertSecretName } from '../secrets/store.js'
 import { UserError, describeSystemError } from '../shared/errors.js'
 import { loadProject, type LoadOptions, type Project } from './load.js'
@@ -67,6 +68,7 @@ export async function setSecret(
   const usedBy = usesOf(project, context.name)
   const warnings = [
     ...(store.keyWarning ? [store.keyWarning] : []),
+    ...tooShortToRedact([context.name], new Map([[context.name, context.value]])),
     ...(usedBy.length === 0
       ? [
           `No trigger refers to ${context.name} yet: use { "secret": "${context.name}" } in a trigger's params.`,
@@ -74,6 +76,16 @@ export async function setSecret(
       : []),
   ]
   return { name: context.name, replaced, usedBy, warnings }
+}
+
+/** A warning for each value too short for redaction to tell it from other text. */
+function tooShortToRedact(names: readonly string[], values: ReadonlyMap<string, string>): string[] {
+  return names
+    .filter((name) => (values.get(name) ?? '').length < MIN_REDACTED_LENGTH)
+    .map(
+      (name) =>
+        `${name} is shorter than ${MIN_REDACTED_LENGTH} characters: too short to tell from other text, it is not redacted from results and logs.`,
+    )
 }
 
 export interface ListSecretsResult {
@@ -159,6 +171,7 @@ export async function importSecrets(
     imported,
     warnings: [
       ...(store.keyWarning ? [store.keyWarning] : []),
+      ...tooShortToRedact([...last.keys()], last),
       ...(unused.length > 0 ? [`No trigger refers to ${unused.join(', ')} yet.`] : []),
     ],
   }

@@ -28,7 +28,7 @@ export interface Redactor {
 const MAX_WALK_DEPTH = 100
 
 /** Secrets shorter than this are not redacted: "abc" would shred ordinary text. */
-const MIN_LENGTH = 6
+export const MIN_REDACTED_LENGTH = 6
 
 /**
  * The base64 text of a value wherever it sits in a longer string (as in Basic auth, `key + ':'`):
@@ -85,7 +85,7 @@ function urlPathForm(value: string): string {
 function makeNeedles(secrets: ReadonlyMap<string, string>): Needle[] {
   const needles: Needle[] = []
   for (const [name, value] of secrets) {
-    if (value.length < MIN_LENGTH) continue
+    if (value.length < MIN_REDACTED_LENGTH) continue
     const forms = new Set([
       value,
       ...base64Forms(value),

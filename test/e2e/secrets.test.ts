@@ -109,6 +109,15 @@ describe('centrali secrets', () => {
     expect(empty.json<{ error: { code: string } }>().error.code).toBe('SECRET_VALUE_EMPTY')
   })
 
+  it('a value too short to be redacted (under 6 characters) is stored with a warning saying so', async () => {
+    const result = await sandbox.run(['secrets', 'set', 'PIN', '--json'], { cwd: app, input: 'pin42\n' })
+    expect(result.exitCode, result.stderr).toBe(0)
+    expect(result.stderr).toContain(
+      'PIN is shorter than 6 characters: too short to tell from other text, it is not redacted from results and logs.',
+    )
+    expect(result.stderr).not.toContain('pin42')
+  })
+
   it('import takes a dotenv file, all or nothing', async () => {
     await writeFile(join(app, '.env'), `# keys\nexport OPENAI_API_KEY="${SECRET}"\nOTHER_TOKEN='tok en'\n`)
     const result = await sandbox.run(['secrets', 'import', '.env', '--json'], { cwd: app })
@@ -119,6 +128,8 @@ describe('centrali secrets', () => {
       'OTHER_TOKEN',
     ])
     expect(result.stderr).toContain('No trigger refers to OTHER_TOKEN')
+    // 'tok en' is 6 characters: long enough to be redacted.
+    expect(result.stderr).not.toContain('is shorter than')
 
     await writeFile(join(app, 'bad.env'), 'GOOD=1\nthis line is wrong\nlower=2\n')
     const before = await readFile(storePath(), 'utf8')
