@@ -4,10 +4,8 @@ import { dirname, relative, resolve } from 'node:path'
 import type { BuildOptions as EsbuildOptions, BuildResult, Loader, Message, Plugin } from 'esbuild'
 import { CentraliError } from '../shared/errors.js'
 import { keyFilePath } from '../secrets/key.js'
+import { STATE_DIR } from '../shared/state-dir.js'
 import { RUN_EXPORT, SET_RUN, wrapInFactory } from '../sandbox/factory.js'
-
-/** A project's directory of centrali's own state: the secrets store, the build cache. */
-const STATE_DIR = '.centrali'
 
 /**
  * One function file (TypeScript or JavaScript, classic script or module, with npm and local

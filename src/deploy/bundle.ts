@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { buildFunction } from '../build/bundle.js'
 import type { ProjectConfig } from '../project/schema.js'
 import type { Manifest, UploadRequest } from '../runtime/protocol.js'
+import { STATE_DIR } from '../shared/state-dir.js'
 
 /** One function as a deploy ships it: the sandbox code, minified, named by its SHA-256. */
 export interface DeployBundle {
@@ -59,7 +60,7 @@ export function uploadRequest(manifest: Manifest, bundles: readonly DeployBundle
 
 /** The folder, relative to the project root, where a deploy leaves what it sent. */
 export function deployFilesDir(targetName: string): string {
-  return join('.centrali', 'deploy', targetName)
+  return join(STATE_DIR, 'deploy', targetName)
 }
 
 /**

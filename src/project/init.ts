@@ -8,6 +8,7 @@ import { writeProjectConfig } from './edit.js'
 import { DEFAULT_TEMPLATE, PROJECT_FILES_DIR, renderPlaceholders } from './templates.js'
 import { SCHEMA_FILE, installSchema } from './schema-file.js'
 import { setSecretCommand } from './secrets.js'
+import { STATE_DIR } from '../shared/state-dir.js'
 
 export interface InitOptions {
   cwd: string
@@ -46,7 +47,7 @@ export const DEFAULT_PROJECT_NAME = 'my-proxy'
 
 /** Project files a user may have written themselves: with --force they are kept, not replaced. */
 const KEPT_IF_PRESENT = new Set(['README.md', 'tsconfig.json'])
-const GITIGNORE_LINE = '.centrali/'
+const GITIGNORE_LINE = `${STATE_DIR}/`
 
 export async function initProject(options: InitOptions): Promise<InitResult> {
   const projectName = options.projectName ?? DEFAULT_PROJECT_NAME
@@ -123,7 +124,7 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
       // Never replace a user's .gitignore: it may be what keeps their .env out of git.
       const current = await readFile(join(root, target), 'utf8')
       if (
-        current.split(/\r?\n/).some((line) => line.trim() === GITIGNORE_LINE || line.trim() === '.centrali')
+        current.split(/\r?\n/).some((line) => line.trim() === GITIGNORE_LINE || line.trim() === STATE_DIR)
       ) {
         kept.push(target)
       } else {

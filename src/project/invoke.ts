@@ -11,11 +11,12 @@ import { UsageError, UserError } from '../shared/errors.js'
 import { loadProject, type LoadOptions, type Project } from './load.js'
 import { DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_MS, type TriggerConfig } from './schema.js'
 import { resolveTriggerParams } from './secrets.js'
+import { STATE_DIR } from '../shared/state-dir.js'
 
 /** DESIGN §2 limits that are not per-trigger settings (yet). */
 export const MAX_PAYLOAD_BYTES = 1024 * 1024
 export const MAX_OUTBOUND_CALLS = 50
-export const BUILD_CACHE_DIR = '.centrali/build-cache'
+export const BUILD_CACHE_DIR = `${STATE_DIR}/build-cache`
 
 export interface InvokeTriggerOptions extends LoadOptions {
   env: NodeJS.ProcessEnv

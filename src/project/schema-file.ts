@@ -3,13 +3,14 @@ import { join } from 'node:path'
 import { writeFileAtomic } from '../shared/atomic-write.js'
 import * as z from 'zod/mini'
 import { projectConfigSchema } from './schema.js'
+import { STATE_DIR } from '../shared/state-dir.js'
 
 /**
  * The JSON Schema editors use to complete centrali.json. It is written into the project's
  * `.centrali/` folder (by `init`, and later by `dev`), so completion works with nothing installed
  * and nothing fetched. The same text ships in the package as `centrali/centrali.schema.json`.
  */
-export const SCHEMA_FILE = '.centrali/centrali.schema.json'
+export const SCHEMA_FILE = `${STATE_DIR}/centrali.schema.json`
 
 /** Kept out of schema.ts: the JSON Schema generator is large, and only `init` and the build need it. */
 export function toJsonSchema(): Record<string, unknown> {
@@ -25,6 +26,6 @@ export function schemaText(): string {
 }
 
 export async function installSchema(root: string): Promise<void> {
-  await mkdir(join(root, '.centrali'), { recursive: true })
+  await mkdir(join(root, STATE_DIR), { recursive: true })
   await writeFileAtomic(join(root, SCHEMA_FILE), schemaText())
 }

@@ -9,9 +9,10 @@ import { SecretsStore, assertSecretName } from '../secrets/store.js'
 import { UserError, describeSystemError } from '../shared/errors.js'
 import { loadProject, type LoadOptions, type Project } from './load.js'
 import { isSecretRef, secretReferences, type TriggerConfig } from './schema.js'
+import { STATE_DIR } from '../shared/state-dir.js'
 
 /** The project's secrets store lives in its git-ignored `.centrali/` folder (DESIGN §4). */
-export const SECRETS_FILE = '.centrali/secrets.json'
+export const SECRETS_FILE = `${STATE_DIR}/secrets.json`
 
 /** The command that sets a secret, as shown in hints and next steps. */
 export function setSecretCommand(name: string): string {
