@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import type { ResultPromise } from 'execa'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createSandbox, startCli, type Sandbox } from '../helpers/cli.js'
-import { request, type Answer } from '../helpers/http.js'
+import { preflight, request, type Answer } from '../helpers/http.js'
 import { hotFunction, hotLib } from '../helpers/hot-function.js'
 import { endAll } from '../helpers/processes.js'
 import { until } from '../helpers/until.js'
@@ -642,19 +642,12 @@ describe('CORS', () => {
       })
       const dev = await startHumanDev(PLAIN)
       const since = dev.mark()
-      const preflight = (method: string, headers: string) =>
-        request(`${dev.url}/endpoints/echo`, {
-          method: 'OPTIONS',
-          headers: {
-            origin: 'http://app.test',
-            'access-control-request-method': method,
-            'access-control-request-headers': headers,
-          },
-        })
-      expect((await preflight('POST', 'content-type, x-user-token')).status).toBe(204)
+      const ask = (method: string, headers: string) =>
+        preflight(`${dev.url}/endpoints/echo`, 'http://app.test', method, headers)
+      expect((await ask('POST', 'content-type, x-user-token')).status).toBe(204)
       // Said once per trigger and reason.
-      expect((await preflight('POST', 'x-user-token')).status).toBe(204)
-      expect((await preflight('PUT', 'content-type')).status).toBe(204)
+      expect((await ask('POST', 'x-user-token')).status).toBe(204)
+      expect((await ask('PUT', 'content-type')).status).toBe(204)
       await dev.waitLine((line) => line.startsWith('  to allow it: send the request with POST'), since)
       expect(dev.lines.slice(since)).toEqual([
         '▲ echo: a browser will refuse this response: the preflight from http://app.test asks to send the header x-user-token, which this trigger does not allow (it allows content-type, authorization, x-request-id, accept, accept-language, content-language, range)',

@@ -9,7 +9,7 @@ import type { ResultPromise } from 'execa'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { DevEvent } from '../../src/dev/session.js'
 import { createSandbox, readyUrl, startCli, type Sandbox } from '../helpers/cli.js'
-import { errorCode, errorMessage, portAccepts, request, type Answer } from '../helpers/http.js'
+import { errorCode, errorMessage, portAccepts, preflight, request, type Answer } from '../helpers/http.js'
 import { hotFunction, hotLib } from '../helpers/hot-function.js'
 import { endAll } from '../helpers/processes.js'
 import { until } from '../helpers/until.js'
@@ -594,18 +594,11 @@ describe('CORS', () => {
         },
       })
       const dev = await startDev()
-      const preflight = (method: string, headers: string) =>
-        request(`${dev.url}/endpoints/echo`, {
-          method: 'OPTIONS',
-          headers: {
-            origin: 'http://app.test',
-            'access-control-request-method': method,
-            'access-control-request-headers': headers,
-          },
-        })
+      const ask = (method: string, headers: string) =>
+        preflight(`${dev.url}/endpoints/echo`, 'http://app.test', method, headers)
 
       let since = dev.mark()
-      const header = await preflight('POST', 'content-type, x-user-token')
+      const header = await ask('POST', 'content-type, x-user-token')
       expect(header.status).toBe(204)
       expect(header.headers.get('access-control-allow-origin')).toBe('http://app.test')
       expect(header.headers.get('access-control-allow-headers')).not.toContain('x-user-token')
@@ -619,7 +612,7 @@ describe('CORS', () => {
       })
 
       since = dev.mark()
-      const method = await preflight('PUT', 'content-type')
+      const method = await ask('PUT', 'content-type')
       expect(method.status).toBe(204)
       expect(method.headers.get('access-control-allow-origin')).toBe('http://app.test')
       expect(await dev.next('cors.refused', () => true, since)).toMatchObject({
@@ -629,7 +622,7 @@ describe('CORS', () => {
 
       // What the trigger allows, in any case and spacing, and the safelisted headers: nothing to say.
       since = dev.mark()
-      expect((await preflight('POST', 'Content-Type,X-Custom , accept-language')).status).toBe(204)
+      expect((await ask('POST', 'Content-Type,X-Custom , accept-language')).status).toBe(204)
       expect((await post(dev, 'echo', {}, { origin: 'http://app.test', 'x-custom': '1' })).status).toBe(200)
       await dev.next('invocation.end', () => true, since)
       expect(dev.events.slice(since).filter((event) => event.type === 'cors.refused')).toEqual([])

@@ -27,6 +27,18 @@ export async function request(url: string, init: RequestInit = {}): Promise<Answ
   }
 }
 
+/** A browser's CORS preflight to `url` from `origin`, asking to send `method` with `headers`. */
+export function preflight(url: string, origin: string, method: string, headers: string): Promise<Answer> {
+  return request(url, {
+    method: 'OPTIONS',
+    headers: {
+      origin,
+      'access-control-request-method': method,
+      'access-control-request-headers': headers,
+    },
+  })
+}
+
 /** The stable code and the message of a JSON error answer (DESIGN §6). */
 export const errorCode = (answer: Answer) => (answer.body as { error?: { code?: string } }).error?.code
 export const errorMessage = (answer: Answer) =>

@@ -5,6 +5,7 @@ import { CentraliError, createClient } from '../../src/client/index.js'
 import type { InvocationReport } from '../../src/sandbox/engine.js'
 import type { ExecutionParams } from '../../src/sandbox/protocol.js'
 import { startEndpointServer, type EndpointServer, type RequestEvent } from '../../src/server/http.js'
+import { preflight } from '../helpers/http.js'
 import { until } from '../helpers/until.js'
 
 const seen: ExecutionParams[] = []
@@ -200,16 +201,9 @@ describe('CORS', () => {
 
 describe('CORS of a preflight that asks for more than the trigger allows', () => {
   it('answers 204 with the CORS headers, and says which header or method the browser will refuse', async () => {
-    const preflight = (method: string, headers: string) =>
-      fetch(`${server.url}/endpoints/echo`, {
-        method: 'OPTIONS',
-        headers: {
-          origin: 'http://app.example',
-          'access-control-request-method': method,
-          'access-control-request-headers': headers,
-        },
-      })
-    const header = await preflight('POST', 'content-type, x-user-token')
+    const ask = (method: string, headers: string) =>
+      preflight(`${server.url}/endpoints/echo`, 'http://app.example', method, headers)
+    const header = await ask('POST', 'content-type, x-user-token')
     expect(header.status).toBe(204)
     expect(header.headers.get('access-control-allow-origin')).toBe('http://app.example')
     expect(header.headers.get('access-control-allow-headers')).not.toContain('x-user-token')
@@ -218,11 +212,11 @@ describe('CORS of a preflight that asks for more than the trigger allows', () =>
       origin: 'http://app.example',
       corsRefused: { refused: 'headers', headers: ['x-user-token'] },
     })
-    const method = await preflight('PUT', 'content-type')
+    const method = await ask('PUT', 'content-type')
     expect(method.status).toBe(204)
     expect(events.at(-1)?.corsRefused).toMatchObject({ refused: 'method', method: 'PUT' })
     // What the trigger allows: no refusal.
-    await preflight('POST', 'Content-Type, X-App')
+    await ask('POST', 'Content-Type, X-App')
     expect(events.at(-1)?.corsRefused).toBeUndefined()
   })
 })
