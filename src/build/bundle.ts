@@ -276,8 +276,9 @@ function exposeRun(entry: EntrySource): Plugin {
   return {
     name: 'centrali-expose-run',
     setup(build) {
+      const keyDirectory = dirname(keyFilePath(process.env))
       build.onLoad({ filter: /.*/ }, async (args) => {
-        const secretFile = holdsSecrets(args.path)
+        const secretFile = holdsSecrets(args.path, keyDirectory)
         if (secretFile !== undefined) return { errors: [{ text: secretFile }] }
         if (args.path !== entry.path) return undefined
         const source = await readFile(args.path, 'utf8')
@@ -295,14 +296,14 @@ function exposeRun(entry: EntrySource): Plugin {
  * importing the store, the key or a .env file would carry every secret in its bundle, to anyone who
  * can read its responses and to every deploy target.
  */
-function holdsSecrets(path: string): string | undefined {
+function holdsSecrets(path: string, keyDirectory: string): string | undefined {
   const parts = path.split(/[\\/]/)
   const name = parts.at(-1) ?? ''
   const what = parts.includes(STATE_DIR)
     ? `it is in ${STATE_DIR}/, where the secrets store lives`
     : /^\.env(\..*)?$/.test(name)
       ? 'a .env file holds secrets'
-      : name === 'secrets.key' || name === 'master.key' || dirname(path) === dirname(keyFilePath(process.env))
+      : name === 'secrets.key' || name === 'master.key' || dirname(path) === keyDirectory
         ? "it is centrali's secrets key"
         : undefined
   return what === undefined

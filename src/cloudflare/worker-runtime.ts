@@ -26,7 +26,7 @@ import {
 } from '../sandbox/api-values.js'
 import { callFactory, type Factory } from '../sandbox/factory.js'
 import { statusForCode } from '../sandbox/status.js'
-import { decideCors, type CorsPolicy } from '../server/cors.js'
+import { decideCors, preflightOf, type CorsPolicy } from '../server/cors.js'
 import { shorten } from '../shared/shorten.js'
 
 export type WorkerParamValue = string | number | boolean | null | { secret: string }
@@ -146,13 +146,7 @@ async function handle(app: WorkerApp, request: Request, env: WorkerEnv): Promise
       ? app.manifest.triggers[trigger]
       : undefined
 
-  const preflight =
-    method === 'OPTIONS'
-      ? {
-          method: request.headers.get('access-control-request-method') ?? undefined,
-          headers: request.headers.get('access-control-request-headers') ?? undefined,
-        }
-      : undefined
+  const preflight = preflightOf(method, (name) => request.headers.get(name) ?? undefined)
   const cors = decideCors(route?.cors, request.headers.get('origin') ?? undefined, preflight)
   if (cors.allowed !== undefined)
     for (const [name, value] of Object.entries(cors.headers)) headers.set(name, value)

@@ -262,7 +262,7 @@ function parseRequestUrl(text: string): URL {
   try {
     return withoutFragment(new URL(text))
   } catch {
-    const shown = truncate(String(text))
+    const shown = shorten(String(text), SHOWN_URL_LENGTH)
     throw new EgressError('EGRESS_URL_INVALID', {
       host: shown,
       reason: 'this is not a valid absolute URL',
@@ -277,12 +277,11 @@ function parseRequestUrl(text: string): URL {
  */
 function hostOf(url: URL): string {
   const host = url.hostname.endsWith('.') ? url.hostname.slice(0, -1) : url.hostname
-  return host === '' ? truncate(url.href) : host
+  return host === '' ? shorten(url.href, SHOWN_URL_LENGTH) : host
 }
 
-function truncate(text: string): string {
-  return shorten(text, 100)
-}
+/** How much of a URL (or of what was passed as one) a message shows. */
+const SHOWN_URL_LENGTH = 100
 
 function withoutFragment(url: URL): URL {
   url.hash = ''
@@ -491,7 +490,7 @@ function followLocation(location: string, from: URL, host: string): URL {
   } catch {
     throw new EgressError('EGRESS_URL_INVALID', {
       host,
-      reason: `the upstream redirected to ${JSON.stringify(shorten(location, 100))}, which is not a valid URL`,
+      reason: `the upstream redirected to ${JSON.stringify(shorten(location, SHOWN_URL_LENGTH))}, which is not a valid URL`,
       fix: 'Check the URL you call; the upstream answered with a broken redirect.',
     })
   }

@@ -16,6 +16,18 @@ export interface PreflightRequest {
   headers: string | undefined
 }
 
+/** What a request asks of a preflight: for an OPTIONS request, the two headers; else undefined. */
+export function preflightOf(
+  method: string,
+  header: (name: string) => string | undefined,
+): PreflightRequest | undefined {
+  if (method !== 'OPTIONS') return undefined
+  return {
+    method: header('access-control-request-method'),
+    headers: header('access-control-request-headers'),
+  }
+}
+
 /** Why a browser will refuse a response: its origin, or a method or headers its preflight asked for. */
 export type CorsRefusal =
   | { refused: 'origin'; reason: string }

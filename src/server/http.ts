@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream'
 import type { InvocationReport } from '../sandbox/engine.js'
 import type { ExecutionParams } from '../sandbox/protocol.js'
 import { IdTable } from '../shared/id-table.js'
-import { decideCors, type CorsPolicy, type CorsRefusal } from './cors.js'
+import { decideCors, preflightOf, type CorsPolicy, type CorsRefusal } from './cors.js'
 
 /**
  * The HTTP contract of DESIGN §6, shared by `dev` and `serve`: `POST /endpoints/<trigger>` with
@@ -213,13 +213,7 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
 
     const origin = headerValue(request.headers.origin)
     const corsPolicy = route === undefined ? options.unknownTriggerCors?.() : route.cors
-    const preflight =
-      method === 'OPTIONS'
-        ? {
-            method: headerValue(request.headers['access-control-request-method']),
-            headers: headerValue(request.headers['access-control-request-headers']),
-          }
-        : undefined
+    const preflight = preflightOf(method, (name) => headerValue(request.headers[name]))
     const cors = decideCors(corsPolicy, origin, preflight)
     if (cors.allowed !== undefined)
       for (const [name, value] of Object.entries(cors.headers)) response.setHeader(name, value)
