@@ -162,6 +162,16 @@ function humanRenderer(out: (line: string) => void): (event: DevEvent) => void {
         for (const frame of event.error?.stack ?? []) out(paint('red', `    ${printable(frame)}`))
         return
       }
+      case 'request.refused': {
+        // As an invocation's line, for a request no function saw: a misspelt trigger's name in the
+        // page's code shows here, not only in the browser.
+        const started = clock(Date.now())
+        const id = paint('dim', `#${event.requestId.slice(0, SHORT_ID_LENGTH)}`)
+        out(
+          `${paint('dim', started)} ${printable(`${event.method} ${event.path}`)} ${paint('red', String(event.status))}  ${id}  ${paint('red', printable(`${event.error.code}: ${event.error.message}`))}`,
+        )
+        return
+      }
       case 'reload':
         if (event.what === 'config') refusalsShown = new Set()
         out(paint('cyan', `reloaded ${event.file} in ${event.durationMs} ms`))

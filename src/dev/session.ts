@@ -99,6 +99,19 @@ export type DevEvent =
       serving: boolean
     }
   | { type: 'config.error'; file: string; message: string; problems: readonly ConfigProblem[] }
+  /**
+   * A request answered with an error before any function ran: a trigger that does not exist, a body
+   * that is not JSON or too large, a method other than POST, a path that is no endpoint.
+   */
+  | {
+      type: 'request.refused'
+      requestId: string
+      method: string
+      path: string
+      trigger?: string
+      status: number
+      error: { code: string; message: string }
+    }
   /** `fix` says what to change: the origins or the headers the trigger allows, or the method. */
   | { type: 'cors.refused'; trigger: string; origin: string; reason: string; fix: string }
   | { type: 'warning'; message: string }
@@ -665,13 +678,24 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       port,
       route,
       knownTriggers: () => Object.keys(config.triggers),
-      unknownTriggerCors: () =>
-        policyForUnknownTrigger([
-          { origins: options.cors },
-          ...Object.values(config.triggers).map((trigger) => trigger.cors),
-        ]),
+      unknownTriggerCors: (origin) =>
+        policyForUnknownTrigger(
+          [{ origins: options.cors }, ...Object.values(config.triggers).map((trigger) => trigger.cors)],
+          origin,
+        ),
       fallback: (request, response) => devConsole.handle(request, response),
       onRequest: (event) => {
+        if (event.refusal) {
+          emit({
+            type: 'request.refused',
+            requestId: event.requestId,
+            method: event.method,
+            path: event.path,
+            ...(event.trigger === undefined ? {} : { trigger: event.trigger }),
+            status: event.status,
+            error: event.refusal,
+          })
+        }
         if (event.corsRefused && event.trigger && event.origin) {
           emit({
             type: 'cors.refused',

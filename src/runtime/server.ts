@@ -377,9 +377,10 @@ async function startLocked(options: ServeOptions): Promise<ServeSession> {
       host: options.host,
       port: options.port,
       route,
-      unknownTriggerCors: () =>
+      unknownTriggerCors: (origin) =>
         policyForUnknownTrigger(
           Object.values(serving?.manifest.triggers ?? {}).map((trigger) => trigger.cors),
+          origin,
         ),
       fallback: api,
       // A 50 MiB upload on a slow link: as long as `centrali deploy` waits for it.

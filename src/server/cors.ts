@@ -153,21 +153,26 @@ function requestedHeaders(value: string | undefined): string[] {
 }
 
 /**
- * The policy for a trigger that does not exist: every origin some trigger allows. A page that
- * misspells a trigger's name then reads the server's TRIGGER_NOT_FOUND instead of a bare network
- * error; the answer tells it nothing a trigger it may call would not. A "*" from one trigger and
- * credentials from another do not add up to credentials for any origin: `decideCors` gives them
- * only to origins listed by name.
+ * The policy for a trigger that does not exist, as `origin` (the request's Origin) is to get it:
+ * every origin some trigger allows. A page that misspells a trigger's name then reads the server's
+ * TRIGGER_NOT_FOUND instead of a bare network error; the answer tells it nothing a trigger it may
+ * call would not. Credentials only when a trigger gives them to that very origin: one trigger's
+ * origin does not get them from another trigger's, nor from a "*" (`decideCors` gives them only
+ * to origins listed by name).
  */
-export function policyForUnknownTrigger(policies: Iterable<CorsPolicy | undefined>): CorsPolicy | undefined {
+export function policyForUnknownTrigger(
+  policies: Iterable<CorsPolicy | undefined>,
+  origin: string | undefined,
+): CorsPolicy | undefined {
   const origins = new Set<string>()
   const headers = new Set<string>()
   let credentials = false
   for (const policy of policies) {
     if (policy === undefined) continue
-    for (const origin of policy.origins) origins.add(origin)
+    for (const allowed of policy.origins) origins.add(allowed)
     for (const header of policy.headers ?? []) headers.add(header)
-    credentials ||= policy.credentials === true
+    if (policy.credentials === true && origin !== undefined && policy.origins.includes(origin))
+      credentials = true
   }
   if (origins.size === 0) return undefined
   return { origins: [...origins], headers: [...headers], credentials }

@@ -38,6 +38,11 @@ export interface RequestEvent {
   corsRefused?: CorsRefusal
   /** The refused request's Origin, with `corsRefused`. */
   origin?: string
+  /**
+   * Why the server answered an error without running a function: an unknown trigger, a bad body, a
+   * wrong method. An invocation's own error is in `report`.
+   */
+  refusal?: ErrorBody
 }
 
 export interface EndpointServerOptions {
@@ -48,7 +53,7 @@ export interface EndpointServerOptions {
    * CORS for a trigger that does not exist (see `policyForUnknownTrigger`), so that a browser is
    * shown the 404 and its code; without it such a request gets no CORS headers.
    */
-  unknownTriggerCors?: () => CorsPolicy | undefined
+  unknownTriggerCors?: (origin: string | undefined) => CorsPolicy | undefined
   /** Trigger names for the 404 message; omit to not list them (a production server). */
   knownTriggers?: () => string[]
   maxBodyBytes?: number
@@ -92,7 +97,7 @@ const ANSWER_AFTER_GRACE_MS = 1_000
 /** How long the shutdown's own 503s get to be written before the sockets close. */
 const FLUSH_MS = 250
 
-interface ErrorBody {
+export interface ErrorBody {
   code: string
   message: string
 }
@@ -178,11 +183,15 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
       options.onRequest?.(event)
     }
     const finish = (status: number, body: unknown) => finishWithText(status, JSON.stringify(body))
+    const refuse = (status: number, code: string, message: string) => {
+      event.refusal = { code, message }
+      finish(status, errorBody(code, message))
+    }
 
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused.
     if (request.headers.host === undefined && request.httpVersion === '1.1') {
       response.setHeader('connection', 'close')
-      return finish(400, errorBody('BAD_REQUEST', 'An HTTP/1.1 request must carry a Host header.'))
+      return refuse(400, 'BAD_REQUEST', 'An HTTP/1.1 request must carry a Host header.')
     }
 
     const match = /^\/endpoints\/([^/]+)\/?$/.exec(pathname)
@@ -197,22 +206,19 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     if (pathname === '/healthz') {
       if (method !== 'GET' && method !== 'HEAD') {
         response.setHeader('allow', 'GET, HEAD')
-        return finish(405, errorBody('METHOD_NOT_ALLOWED', 'Use GET /healthz.'))
+        return refuse(405, 'METHOD_NOT_ALLOWED', 'Use GET /healthz.')
       }
       return finish(200, { ok: true })
     }
     if (!match) {
-      return finish(
-        404,
-        errorBody('NOT_FOUND', `No route for ${pathname}; endpoints are POST /endpoints/<trigger>.`),
-      )
+      return refuse(404, 'NOT_FOUND', `No route for ${pathname}; endpoints are POST /endpoints/<trigger>.`)
     }
     const trigger = safeDecode(match[1]!)
     event.trigger = trigger
     const route = trigger === undefined ? undefined : options.route(trigger)
 
     const origin = headerValue(request.headers.origin)
-    const corsPolicy = route === undefined ? options.unknownTriggerCors?.() : route.cors
+    const corsPolicy = route === undefined ? options.unknownTriggerCors?.(origin) : route.cors
     const preflight = preflightOf(method, (name) => headerValue(request.headers[name]))
     const cors = decideCors(corsPolicy, origin, preflight)
     if (cors.allowed !== undefined)
@@ -241,16 +247,14 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
           : known.length === 0
             ? ' The project has no triggers.'
             : ` Known triggers: ${known.join(', ')}.`
-      return finish(
-        404,
-        errorBody('TRIGGER_NOT_FOUND', `There is no trigger named "${trigger ?? match[1]}".${list}`),
-      )
+      return refuse(404, 'TRIGGER_NOT_FOUND', `There is no trigger named "${trigger ?? match[1]}".${list}`)
     }
     if (method !== 'POST') {
       response.setHeader('allow', 'POST, OPTIONS')
-      return finish(
+      return refuse(
         405,
-        errorBody('METHOD_NOT_ALLOWED', `Use POST /endpoints/${trigger} with a JSON body { "payload": … }.`),
+        'METHOD_NOT_ALLOWED',
+        `Use POST /endpoints/${trigger} with a JSON body { "payload": … }.`,
       )
     }
 
@@ -262,20 +266,17 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
       const socket = request.socket ?? response.socket
       response.setHeader('connection', 'close')
       response.on('finish', () => socket?.destroy())
-      finish(413, errorBody('PAYLOAD_TOO_LARGE', `The request body is over ${maxBodyBytes} bytes (1 MiB).`))
+      refuse(413, 'PAYLOAD_TOO_LARGE', `The request body is over ${maxBodyBytes} bytes (1 MiB).`)
       return
     }
     let parsed: unknown
     try {
       parsed = body.length === 0 ? {} : (JSON.parse(body.toString('utf8')) as unknown)
     } catch (error) {
-      return finish(400, errorBody('BAD_JSON', `The request body is not JSON: ${(error as Error).message}.`))
+      return refuse(400, 'BAD_JSON', `The request body is not JSON: ${(error as Error).message}.`)
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      return finish(
-        400,
-        errorBody('BAD_REQUEST', 'The request body must be a JSON object: { "payload": … }.'),
-      )
+      return refuse(400, 'BAD_REQUEST', 'The request body must be a JSON object: { "payload": … }.')
     }
 
     const report = await route.invoke({

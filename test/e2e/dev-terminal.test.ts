@@ -268,6 +268,60 @@ describe('an invocation', () => {
   )
 })
 
+describe('a request no function saw', () => {
+  it(
+    'one red line with the method, path, status, id and error: a misspelt trigger, a body that is not JSON',
+    async () => {
+      await writeProject({
+        files: { 'functions/echo.js': 'async function run() { return executionParams.payload }\n' },
+        triggers: { echo: { entry: 'functions/echo.js' } },
+      })
+      const dev = await startHumanDev(FORCED)
+      const since = dev.mark()
+      const typo = await post(dev, 'ecoh')
+      expect(typo.status).toBe(404)
+      const typoAt = await dev.waitLine((line) => plain(line).includes('/endpoints/ecoh'), since)
+      expect(normalise(dev.lines[typoAt]!)).toBe(
+        `${dim('HH:MM:SS')} POST /endpoints/ecoh ${red('404')}  ${dim('#ID')}  ${red('TRIGGER_NOT_FOUND: There is no trigger named "ecoh". Known triggers: echo.')}`,
+      )
+      expect(dev.lines[typoAt]).toContain(`#${typo.requestId?.slice(0, 8)}`)
+
+      const badJson = await request(`${dev.url}/endpoints/echo`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"payload": nope',
+      })
+      expect(badJson.status).toBe(400)
+      const badAt = await dev.waitLine((line) => plain(line).includes(' 400 '), since)
+      expect(plain(normalise(dev.lines[badAt]!))).toMatch(
+        /^HH:MM:SS POST \/endpoints\/echo 400 {2}#ID {2}BAD_JSON: The request body is not JSON: .+\.$/,
+      )
+      // A caller's path cannot forge a line: a newline in it is shown escaped.
+      const forged = await request(`${dev.url}/endpoints/x%0A12:00:00%20echo%20200`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      })
+      expect(forged.status).toBe(404)
+      const forgedAt = await dev.waitLine(
+        (line) => plain(line).includes('TRIGGER_NOT_FOUND: There is no trigger named "x'),
+        badAt + 1,
+      )
+      expect(plain(dev.lines[forgedAt]!)).toContain('There is no trigger named "x\\n12:00:00 echo 200"')
+      // Exactly these three lines: a request that reached its function has its own line only.
+      await post(dev, 'echo')
+      await dev.waitLine(isInvocationOf('echo'), since)
+      expect(dev.lines.slice(since).map((line) => plain(normalise(line)).split('  ')[0])).toEqual([
+        'HH:MM:SS POST /endpoints/ecoh 404',
+        'HH:MM:SS POST /endpoints/echo 400',
+        'HH:MM:SS POST /endpoints/x%0A12:00:00%20echo%20200 404',
+        'HH:MM:SS echo 200 N ms / 30000 ms',
+      ])
+    },
+    T,
+  )
+})
+
 describe('text a caller chose', () => {
   it(
     'a log or an error message with newlines and escape sequences is shown escaped: no forged line, no terminal control',

@@ -521,6 +521,28 @@ describe('the HTTP contract through dev', () => {
         const end = await dev.next('invocation.end', (event) => event.requestId === answer.requestId)
         expect(end.status).toBe(answer.status)
       }
+      // A request answered before any function ran is an event too, with the code the client got.
+      const refused = [
+        [unknown, 'POST', '/endpoints/nope', 'nope'],
+        [badJson, 'POST', '/endpoints/echo', 'echo'],
+        [tooLarge, 'POST', '/endpoints/echo', 'echo'],
+      ] as const
+      for (const [answer, method, path, trigger] of refused) {
+        const event = await dev.next('request.refused', (seen) => seen.requestId === answer.requestId)
+        expect(event).toEqual({
+          type: 'request.refused',
+          requestId: answer.requestId,
+          method,
+          path,
+          trigger,
+          status: answer.status,
+          error: { code: errorCode(answer), message: errorMessage(answer) },
+        })
+      }
+      // Only those: an invocation, however it ended, and /healthz are not refused requests.
+      expect(
+        dev.events.filter((event) => event.type === 'request.refused').map((event) => event.requestId),
+      ).toEqual(refused.map(([answer]) => answer.requestId))
     },
     T,
   )
@@ -744,6 +766,15 @@ describe('CORS', () => {
       })
       expect(typoPreflight.status).toBe(404)
       expect(typoPreflight.headers.get('access-control-allow-origin')).toBeNull()
+      // The browser shows a bare CORS error there; dev names the misspelt trigger.
+      expect(
+        await dev.next('request.refused', (event) => event.requestId === typoPreflight.requestId),
+      ).toMatchObject({
+        method: 'OPTIONS',
+        path: '/endpoints/ecoh',
+        status: 404,
+        error: { code: 'TRIGGER_NOT_FOUND' },
+      })
       const typoForeign = await post(dev, 'ecoh', {}, { origin: 'http://evil.test' })
       expect(typoForeign.status).toBe(404)
       expect(typoForeign.headers.get('access-control-allow-origin')).toBeNull()

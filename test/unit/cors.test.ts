@@ -45,13 +45,25 @@ describe('decideCors: credentials never go with "*"', () => {
   })
 
   it('a "*" from one trigger and credentials from another: the unknown-trigger policy credits only listed origins', () => {
-    const policy = policyForUnknownTrigger([{ origins: ['*'] }, { origins: [APP], credentials: true }])
-    const foreign = sentHeaders(decideCors(policy, EVIL, POST_PREFLIGHT))
+    const policies = [{ origins: ['*'] }, { origins: [APP], credentials: true }]
+    const foreign = sentHeaders(decideCors(policyForUnknownTrigger(policies, EVIL), EVIL, POST_PREFLIGHT))
     expect(foreign['access-control-allow-origin']).toBe('*')
     expect(foreign).not.toHaveProperty('access-control-allow-credentials')
-    const listed = sentHeaders(decideCors(policy, APP, POST_PREFLIGHT))
+    const listed = sentHeaders(decideCors(policyForUnknownTrigger(policies, APP), APP, POST_PREFLIGHT))
     expect(listed['access-control-allow-origin']).toBe(APP)
     expect(listed['access-control-allow-credentials']).toBe('true')
+  })
+
+  it("gives an origin credentials on an unknown trigger only when a trigger gives them to it, not from another trigger's", () => {
+    const OTHER = 'http://other.example'
+    const policies = [{ origins: [OTHER] }, { origins: [APP], credentials: true }]
+    for (const preflight of [undefined, POST_PREFLIGHT]) {
+      const other = sentHeaders(decideCors(policyForUnknownTrigger(policies, OTHER), OTHER, preflight))
+      expect(other['access-control-allow-origin']).toBe(OTHER)
+      expect(other).not.toHaveProperty('access-control-allow-credentials')
+      const app = sentHeaders(decideCors(policyForUnknownTrigger(policies, APP), APP, preflight))
+      expect(app['access-control-allow-credentials']).toBe('true')
+    }
   })
 })
 
