@@ -685,7 +685,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
         ),
       fallback: (request, response) => devConsole.handle(request, response),
       onRequest: (event) => {
-        if (event.refusal) {
+        // A browser asks for /favicon.ico by itself when the console is opened: not the page's request.
+        if (event.refusal && event.path !== '/favicon.ico') {
           emit({
             type: 'request.refused',
             requestId: event.requestId,

@@ -507,6 +507,9 @@ describe('the HTTP contract through dev', () => {
       expect(errorCode(blocked)).toBe('EGRESS_HOST_DENIED')
       expect(errorMessage(blocked)).toContain('blocked.example.org')
 
+      // What a browser asks for by itself when the console is opened: a 404, and no event.
+      const favicon = await request(`${dev.url}/favicon.ico`)
+      expect(favicon.status).toBe(404)
       // The server is still fine after all that.
       const again = keep(await post(dev, 'echo', 2))
       expect(again).toMatchObject({ status: 200, body: { got: 2 } })
@@ -517,7 +520,7 @@ describe('the HTTP contract through dev', () => {
       for (const answer of answers) expect(answer.requestId).toMatch(REQUEST_ID)
       expect(new Set(answers.map((answer) => answer.requestId)).size).toBe(answers.length)
       // Each invocation's events carry the request id the client got.
-      for (const answer of [ok, thrown, blocked]) {
+      for (const answer of [ok, thrown, blocked, again]) {
         const end = await dev.next('invocation.end', (event) => event.requestId === answer.requestId)
         expect(end.status).toBe(answer.status)
       }
@@ -539,7 +542,8 @@ describe('the HTTP contract through dev', () => {
           error: { code: errorCode(answer), message: errorMessage(answer) },
         })
       }
-      // Only those: an invocation, however it ended, and /healthz are not refused requests.
+      // Only those: an invocation, however it ended, /healthz and the favicon are not refused requests
+      // (events keep their order: the favicon's would have come before the last invocation's end).
       expect(
         dev.events.filter((event) => event.type === 'request.refused').map((event) => event.requestId),
       ).toEqual(refused.map(([answer]) => answer.requestId))
