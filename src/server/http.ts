@@ -185,6 +185,9 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     const finish = (status: number, body: unknown) => finishWithText(status, JSON.stringify(body))
     const refuse = (status: number, code: string, message: string) => {
       event.refusal = { code, message }
+      // Answered before a body it declares was read: the rest may never come whole, and Node would
+      // then answer the same request again (408) once its time is up. The connection ends instead.
+      if (!request.complete && declaresBody(request)) response.setHeader('connection', 'close')
       finish(status, errorBody(code, message))
     }
 
@@ -417,6 +420,11 @@ async function within(done: Promise<unknown>, ms: number): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined
   await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))])
   clearTimeout(timer)
+}
+
+function declaresBody(request: IncomingMessage): boolean {
+  const length = request.headers['content-length']
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }
 
 function errorBody(code: string, message: string): { error: ErrorBody } {

@@ -574,6 +574,13 @@ describe('slow clients', () => {
       expect(idle.received).toMatch(/^HTTP\/1\.1 200/)
       expect(idle.received).toMatch(/keep-alive/i)
       expect(idle.closedAfterMs).toBeGreaterThanOrEqual(350)
+      // Answered before its body was read (a 405), the rest of which never comes: one answer, and the
+      // connection closed with it, not a 408 written after it once the body's time is up.
+      const early = await stall(
+        port,
+        'PUT /endpoints/x HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 20\r\n\r\n{"pay',
+      )
+      expectContractError(parseRawAnswer(early.received), 405, 'METHOD_NOT_ALLOWED')
     } finally {
       await timed.close()
     }
