@@ -156,8 +156,7 @@ describe('what a function file becomes', () => {
       expect(gone.problems).toEqual([
         {
           file: 'functions/hot.ts',
-          message:
-            'the file does not exist, but functions/Hot.ts does: file names are case-sensitive here',
+          message: 'the file does not exist, but functions/Hot.ts does: file names are case-sensitive here',
         },
       ])
       expect(gone.message).not.toContain(app)
