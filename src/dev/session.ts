@@ -12,7 +12,7 @@ import {
 import { isBlockingCode } from '../egress/errors.js'
 import { createLazyEgressClient, type LazyEgressClient } from '../egress/lazy.js'
 import { parse as parseJsonc, type ParseError } from 'jsonc-parser'
-import { JSONC_OPTIONS, loadProject, parseProjectConfig, type Project } from '../project/load.js'
+import { JSONC_OPTIONS, loadProject, parseProjectConfig, withoutBom, type Project } from '../project/load.js'
 import {
   DEFAULT_MEMORY_MB,
   DEFAULT_TIMEOUT_MS,
@@ -472,7 +472,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     const { readFile } = await import('node:fs/promises')
     let next: ProjectConfig
     try {
-      const parsed = parseProjectConfig(await settledText(configPath, readFile), shown(configPath))
+      const read = async (path: string) => withoutBom(await readFile(path, 'utf8'))
+      const parsed = parseProjectConfig(await settledText(configPath, read), shown(configPath))
       next = parsed.config
       for (const warning of parsed.warnings)
         emit({ type: 'warning', message: `${warning.file}: ${warning.path}: ${warning.message}` })
@@ -778,18 +779,15 @@ const SETTLE_MS = 60
  * The text of a file once it stops changing: a file read while an editor truncates and rewrites it
  * may be empty or cut short, which is not the user's mistake.
  */
-async function settledText(
-  path: string,
-  read: (path: string, encoding: 'utf8') => Promise<string>,
-): Promise<string> {
-  let text = await read(path, 'utf8')
+async function settledText(path: string, read: (path: string) => Promise<string>): Promise<string> {
+  let text = await read(path)
   for (let attempt = 0; attempt < 5; attempt++) {
     const errors: ParseError[] = []
     parseJsonc(text, errors, JSONC_OPTIONS)
     if (text.trim() !== '' && errors.length === 0) return text
     // Not parseable as it stands: wait a moment and see whether it is still being written.
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
-    const again = await read(path, 'utf8')
+    const again = await read(path)
     if (again === text) return text
     text = again
   }

@@ -174,3 +174,34 @@ describe('what a function file becomes', () => {
     T,
   )
 })
+
+describe('centrali.json as editors save it', () => {
+  it(
+    'with a byte order mark and CRLF line ends (Notepad, "UTF-8 with BOM"): dev starts on it, and a save of it reloads',
+    async () => {
+      const saved = (greeting: string) =>
+        `\uFEFF${JSON.stringify(
+          {
+            functions: { greet: { entry: 'functions/greet.js' } },
+            triggers: { greet: { type: 'endpoint', function: 'greet', params: { greeting } } },
+          },
+          null,
+          2,
+        ).replaceAll('\n', '\r\n')}\r\n`
+      await writeFile(
+        join(app, 'functions/greet.js'),
+        'async function run() { return triggerParams.greeting }\n',
+      )
+      await writeFile(join(app, 'centrali.json'), saved('hello'))
+      const dev = await startDev()
+      expect((await post(dev, 'greet')).body).toBe('hello')
+
+      const since = dev.mark()
+      await writeFile(join(app, 'centrali.json'), saved('bonjour'))
+      await dev.next('reload', (event) => event.what === 'config', since)
+      expect((await post(dev, 'greet')).body).toBe('bonjour')
+      expect(dev.events.slice(since).filter((event) => event.type === 'config.error')).toEqual([])
+    },
+    T,
+  )
+})
