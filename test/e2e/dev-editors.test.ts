@@ -1,4 +1,4 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises'
+import { mkdir, rename, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ResultPromise } from 'execa'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -170,6 +170,36 @@ describe('what a function file becomes', () => {
       const back = await post(dev, 'hot')
       expect(back.body).toEqual({ version: 2, label: 'a' })
       expect(back.headers.get('x-centrali-build')).toBeNull()
+    },
+    T,
+  )
+})
+
+describe('saves that change nothing', () => {
+  it(
+    'files touched or written again as they were (centrali.json, the function, its module) reload nothing and print nothing; the next edit reloads once',
+    async () => {
+      await writeHotProject()
+      const dev = await startDev()
+      expect((await post(dev, 'hot')).body).toEqual({ version: 1, label: 'a' })
+
+      const since = dev.mark()
+      const now = new Date()
+      await utimes(join(app, 'centrali.json'), now, now)
+      await writeFile(join(app, 'centrali.json'), configText({ hot: 'functions/hot.ts' }))
+      await writeFile(join(app, 'functions/hot.ts'), hotFunction(1))
+      await utimes(join(app, 'functions/lib.ts'), now, now)
+      // Time for dev to act on them (it used to say `reload` for each), then an edit that counts.
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      const edited = dev.mark()
+      await writeFile(join(app, 'functions/lib.ts'), hotLib('b'))
+      await dev.next('reload', (event) => event.file === 'functions/lib.ts', edited)
+      expect((await post(dev, 'hot')).body).toEqual({ version: 1, label: 'b' })
+      const said = dev.events
+        .slice(since)
+        .filter((event) => !event.type.startsWith('invocation.'))
+        .map((event) => [event.type, 'file' in event ? event.file : undefined])
+      expect(said).toEqual([['reload', 'functions/lib.ts']])
     },
     T,
   )
