@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
-import { dirname, relative, resolve } from 'node:path'
+import { readdir, readFile, stat } from 'node:fs/promises'
+import { basename, dirname, join, relative, resolve } from 'node:path'
 import type { BuildOptions as EsbuildOptions, BuildResult, Loader, Message, Plugin } from 'esbuild'
 import { CentraliError } from '../shared/errors.js'
 import { keyFilePath } from '../secrets/key.js'
@@ -38,9 +38,13 @@ export interface BuildProblem {
 
 export class BuildError extends CentraliError {
   readonly problems: readonly BuildProblem[]
-  constructor(entry: string, problems: readonly BuildProblem[]) {
+  constructor(
+    entry: string,
+    problems: readonly BuildProblem[],
+    hint = 'Fix the code above; the function runs in a sandbox with no Node built-ins (no fs, net, process).',
+  ) {
     super('BUILD_FAILED', `Could not build ${entry}:\n${problems.map(formatBuildProblem).join('\n')}`, {
-      hint: 'Fix the code above; the function runs in a sandbox with no Node built-ins (no fs, net, process).',
+      hint,
     })
     this.problems = problems
   }
@@ -130,8 +134,18 @@ async function finishBuild(
   } catch (error) {
     const errors = (error as { errors?: Message[] }).errors
     if (errors === undefined) throw error
+    // esbuild says a missing entry with its own stack, or as an absolute path it could not resolve.
+    const missing = await missingEntry(entry, options)
+    if (missing !== undefined)
+      throw new BuildError(
+        options.entry,
+        [missing],
+        'Restore the file, or set the function\'s "entry" in centrali.json to where it is now.',
+      )
     throw new BuildError(options.entry, await problemsOf(errors, entry, options))
   }
+  if (!(await declaresRun(entry)))
+    throw new BuildError(options.entry, [{ file: shownEntry(entry, options), message: NO_RUN }])
   const output = result.outputFiles.find((file) => !file.path.endsWith('.map'))
   // esbuild turns `typeof require` into `typeof __require`, its helper that throws "Dynamic require
   // is not supported": `require` would look present. DESIGN §2 says it is absent, and code that
@@ -148,6 +162,61 @@ async function finishBuild(
     inputs: Object.keys(result.metafile.inputs).map((input) => resolve(options.root, input)),
     ...(map === undefined ? {} : { sourceMap: shiftSourceMap(map.text, factoryPrefixLines()) }),
     ...(warnings.length === 0 ? {} : { warnings }),
+  }
+}
+
+/** What a function file that declares no `run` is told, whichever way the build finds out. */
+const NO_RUN = 'the file does not declare `async function run()`'
+
+function shownEntry(entry: EntrySource, options: BuildOptions): string {
+  return relative(options.root, entry.path) || entry.path
+}
+
+/**
+ * The problem of an entry that is not there (deleted, moved, or renamed in another case, which a
+ * case-sensitive file system tells apart), or `undefined` when it is.
+ */
+async function missingEntry(entry: EntrySource, options: BuildOptions): Promise<BuildProblem | undefined> {
+  if (
+    await stat(entry.path).then(
+      () => true,
+      () => false,
+    )
+  )
+    return undefined
+  const name = basename(entry.path).toLowerCase()
+  const sameButCase = await readdir(dirname(entry.path)).then(
+    (names) => names.find((other) => other.toLowerCase() === name),
+    () => undefined,
+  )
+  const file = shownEntry(entry, options)
+  return {
+    file,
+    message:
+      sameButCase === undefined
+        ? "the file does not exist (deleted or moved?); centrali.json names it as the function's entry"
+        : `the file does not exist, but ${relative(options.root, join(dirname(entry.path), sameButCase))} does: file names are case-sensitive here`,
+  }
+}
+
+/**
+ * In TypeScript, esbuild takes an export of a name the file does not declare for a type and drops
+ * it, so a .ts entry without `run` would build, and fail at every request. Its text is transformed
+ * alone with the export appended: the export stays only where `run` is a value.
+ */
+async function declaresRun(entry: EntrySource): Promise<boolean> {
+  if (entry.text === undefined || (entry.loader !== 'ts' && entry.loader !== 'tsx')) return true
+  const esbuild = await import('esbuild')
+  try {
+    const { code } = await esbuild.transform(`${entry.text}\n;export { run as ${RUN_EXPORT} };\n`, {
+      loader: entry.loader,
+      format: 'esm',
+      logLevel: 'silent',
+    })
+    return code.includes(RUN_EXPORT)
+  } catch {
+    // It built with the project's tsconfig: what fails alone (decorators, JSX settings) is no verdict.
+    return true
   }
 }
 
@@ -339,7 +408,7 @@ async function problemsOf(
   // Alone the file parses: the appended lines failed for a reason of their own (what `run` is),
   // which is said of the file, without their line.
   const own = alone.length > 0 ? alone : appended.map((message) => ({ ...message, location: null }))
-  const file = relative(options.root, entry.path) || entry.path
+  const file = shownEntry(entry, options)
   return [
     ...own.map((message) => ({ ...toProblem(message, options.root), file })),
     ...errors.filter((message) => !inEntry(message)).map((message) => toProblem(message, options.root)),
@@ -348,7 +417,7 @@ async function problemsOf(
 
 function toProblem(message: Message, root: string): BuildProblem {
   const text = message.text
-    .replace(/^"run" is not declared in this file$/, 'the file does not declare `async function run()`')
+    .replace(/^"run" is not declared in this file$/, NO_RUN)
     .replace(/^Could not resolve "(node:)?([\w/]+)"[\s\S]*$/, (whole, _prefix, name: string) =>
       isNodeBuiltin(name)
         ? `"${name}" is a Node built-in; functions run in a sandbox without it (use api.* for the network)`

@@ -12,7 +12,7 @@ import {
 import { isBlockingCode } from '../egress/errors.js'
 import { createLazyEgressClient, type LazyEgressClient } from '../egress/lazy.js'
 import { parse as parseJsonc, type ParseError } from 'jsonc-parser'
-import { JSONC_OPTIONS, loadProject, parseProjectConfig, type Project } from '../project/load.js'
+import { JSONC_OPTIONS, loadProject, parseProjectConfig, withoutBom, type Project } from '../project/load.js'
 import {
   DEFAULT_MEMORY_MB,
   DEFAULT_TIMEOUT_MS,
@@ -177,6 +177,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
   const { root, configPath } = project
   const secretsPath = join(root, SECRETS_FILE)
   let config: ProjectConfig = project.config
+  /** The text of the config in force. */
+  let configText = project.text
   const shown = (path: string) => relative(options.cwd, path) || path
   const cacheDir = join(root, BUILD_CACHE_DIR)
   // Every event reaches the caller; those that change what the console shows also refresh it.
@@ -327,6 +329,13 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
             await new Promise((resolve) => setTimeout(resolve, SETTLE_MS / 2))
             continue
           }
+          // Byte for byte the build that serves, its map too (so not a comment or a type moved): the
+          // save changed nothing (a touch, a save with no edit, a file handled twice as chokidar
+          // reported its truncation first), and saying `reload` again would be noise.
+          const unchanged =
+            state.error === undefined &&
+            state.build?.id === build.id &&
+            state.build.sourceMap === build.sourceMap
           state.build = build
           state.error = undefined
           // The next start of dev (or `centrali invoke`) serves this build without starting esbuild.
@@ -336,11 +345,11 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
             watch.watchDirectoryOf(input)
             state.inputs.add(input)
           }
-          for (const file of attempted) {
-            // Saved again meanwhile: the next attempt builds it, and need not say so twice.
-            state.changed.delete(file)
+          // Saved again meanwhile: the next attempt builds it, and need not say so twice.
+          for (const file of attempted) state.changed.delete(file)
+          if (unchanged) continue
+          for (const file of attempted)
             emit({ type: 'reload', what: 'function', file, function: name, durationMs: Date.now() - started })
-          }
           for (const warning of build.warnings ?? [])
             emit({ type: 'warning', message: formatBuildProblem(warning).trimStart() })
         } catch (error) {
@@ -472,7 +481,12 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     const { readFile } = await import('node:fs/promises')
     let next: ProjectConfig
     try {
-      const parsed = parseProjectConfig(await settledText(configPath, readFile), shown(configPath))
+      const read = async (path: string) => withoutBom(await readFile(path, 'utf8'))
+      const text = await settledText(configPath, read)
+      // The text in force, saved again or touched: nothing to reload, and nothing to say.
+      if (text === configText && lastConfigError === undefined) return
+      const parsed = parseProjectConfig(text, shown(configPath))
+      configText = text
       next = parsed.config
       for (const warning of parsed.warnings)
         emit({ type: 'warning', message: `${warning.file}: ${warning.path}: ${warning.message}` })
@@ -779,18 +793,15 @@ const SETTLE_MS = 60
  * The text of a file once it stops changing: a file read while an editor truncates and rewrites it
  * may be empty or cut short, which is not the user's mistake.
  */
-async function settledText(
-  path: string,
-  read: (path: string, encoding: 'utf8') => Promise<string>,
-): Promise<string> {
-  let text = await read(path, 'utf8')
+async function settledText(path: string, read: (path: string) => Promise<string>): Promise<string> {
+  let text = await read(path)
   for (let attempt = 0; attempt < 5; attempt++) {
     const errors: ParseError[] = []
     parseJsonc(text, errors, JSONC_OPTIONS)
     if (text.trim() !== '' && errors.length === 0) return text
     // Not parseable as it stands: wait a moment and see whether it is still being written.
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
-    const again = await read(path, 'utf8')
+    const again = await read(path)
     if (again === text) return text
     text = again
   }

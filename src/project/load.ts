@@ -69,7 +69,7 @@ export async function loadProject(options: LoadOptions): Promise<Project> {
   const configPath = join(root, CONFIG_FILE)
   let text: string
   try {
-    text = await readFile(configPath, 'utf8')
+    text = withoutBom(await readFile(configPath, 'utf8'))
   } catch (error) {
     throw describeSystemError(error, `read ${configPath}`) ?? error
   }
@@ -77,6 +77,14 @@ export async function loadProject(options: LoadOptions): Promise<Project> {
   const { config, warnings } = parseProjectConfig(text, shownPath)
   for (const warning of warnings) options.warn?.(formatConfigProblem(warning))
   return { root, configPath, text, config, warnings }
+}
+
+/**
+ * The text of a file as JSON means it: a UTF-8 byte order mark, which some editors write first
+ * (Notepad, "UTF-8 with BOM"), is no JSON and would fail the whole file at 1:1. It is not written back.
+ */
+export function withoutBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
 }
 
 /**
