@@ -282,4 +282,30 @@ describe('the dev console fed hostile text', () => {
     },
     T,
   )
+
+  it(
+    'a very long string in a payload, a log, an error or a param name wraps inside its card: the page never scrolls sideways',
+    async () => {
+      const { page, incidents } = await openConsole()
+      const long = 'A'.repeat(20_000)
+      const since = events.length
+      expect(await postEndpoint('hostile', { log: long, throw: long })).toBe(500)
+      const shown = card(page, await ended('hostile', since))
+      await shown.waitFor()
+      await shown.locator('summary').click()
+      const width = await page.evaluate(() => ({
+        scroll: document.documentElement.scrollWidth,
+        client: document.documentElement.clientWidth,
+      }))
+      expect(width.scroll).toBeLessThanOrEqual(width.client)
+      // The form and the card's buttons are where a person can reach them.
+      for (const control of [page.locator('#invoke-button'), shown.locator('button.replay')]) {
+        const box = await control.boundingBox()
+        expect(box).not.toBeNull()
+        expect(box!.x + box!.width).toBeLessThanOrEqual(width.client)
+      }
+      expect(incidents).toEqual([])
+    },
+    T,
+  )
 })
