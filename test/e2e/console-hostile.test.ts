@@ -308,4 +308,26 @@ describe('the dev console fed hostile text', () => {
     },
     T,
   )
+
+  it(
+    'a right-to-left override in a name from centrali.json reorders only that name, not the status after it',
+    async () => {
+      const { page } = await openConsole()
+      const item = page.locator('#functions li').filter({ hasText: 'bidi' })
+      expect(await item.locator('code').textContent()).toBe(BIDI_ENTRY)
+      await item.locator('.tag', { hasText: 'ok' }).waitFor()
+      // Where each letter of the tag "ok" is drawn: left to right, as written, or the override won.
+      const lefts = await item.locator('.tag').evaluate((tag) => {
+        const text = tag.firstChild!
+        return [0, 1].map((index) => {
+          const range = document.createRange()
+          range.setStart(text, index)
+          range.setEnd(text, index + 1)
+          return range.getBoundingClientRect().left
+        })
+      })
+      expect(lefts[0]).toBeLessThan(lefts[1]!)
+    },
+    T,
+  )
 })
