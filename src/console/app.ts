@@ -13,10 +13,10 @@ import {
 
 const token = new URLSearchParams(location.search).get('token') ?? ''
 const api = `${CONSOLE_PATH}/api`
+/** Cards kept on the page; older ones (and all they held) are let go. */
 const MAX_RECORDS = 200
 
 let state: ConsoleState | undefined
-const records = new Map<string, InvocationRecord>()
 
 type Child = Node | string | false | undefined | null
 function h<K extends keyof HTMLElementTagNameMap>(
@@ -234,7 +234,6 @@ function renderRecord(record: InvocationRecord): HTMLElement {
 }
 
 function addRecord(record: InvocationRecord): void {
-  records.set(record.requestId, record)
   const list = document.getElementById('stream')!
   const element = renderRecord(record)
   const existing = document.getElementById(`inv-${record.requestId}`)

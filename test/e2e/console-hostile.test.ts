@@ -330,4 +330,32 @@ describe('the dev console fed hostile text', () => {
     },
     T,
   )
+
+  it(
+    'many invocations: the page keeps no more of them than the cards it shows',
+    async () => {
+      const { page, incidents } = await openConsole()
+      const count = 230
+      let since = events.length
+      for (let index = 0; index < count; index++) {
+        since = events.length
+        expect(await postEndpoint('bidi', { index, padding: 'p'.repeat(1000) })).toBe(200)
+      }
+      await card(page, await ended('bidi', since)).waitFor()
+      expect(await page.locator('#stream li.card.invocation').count()).toBe(200)
+      // Every Map the page's script holds, by size: one holding every record ever shown would grow
+      // for as long as the page is open.
+      const cdp = await page.context().newCDPSession(page)
+      const prototype = await cdp.send('Runtime.evaluate', { expression: 'Map.prototype' })
+      const maps = await cdp.send('Runtime.queryObjects', { prototypeObjectId: prototype.result.objectId! })
+      const largest = await cdp.send('Runtime.callFunctionOn', {
+        objectId: maps.objects.objectId!,
+        functionDeclaration: 'function () { return Math.max(0, ...this.map((map) => map.size)) }',
+        returnByValue: true,
+      })
+      expect(largest.result.value).toBeLessThanOrEqual(200)
+      expect(incidents).toEqual([])
+    },
+    T,
+  )
 })
