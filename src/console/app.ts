@@ -245,7 +245,11 @@ function addRecord(record: InvocationRecord): void {
 
 async function invoke(trigger: string, payload: unknown): Promise<void> {
   const { ok, data } = await post('invoke', { trigger, payload })
-  if (!ok) notice(`Could not invoke ${trigger}: ${show(data)}`, 'error')
+  if (!ok) return notice(`Could not invoke ${trigger}: ${show(data)}`, 'error')
+  // A trigger that no longer exists (Replay after centrali.json dropped it) ran nothing, so no
+  // card comes over the stream: the answer is the only place that says so.
+  const { error } = data as InvocationRecord
+  if (error?.code === 'TRIGGER_NOT_FOUND') notice(`Could not invoke ${trigger}: ${error.message}`, 'error')
 }
 
 async function allowDomain(host: string): Promise<void> {

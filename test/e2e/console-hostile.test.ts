@@ -358,4 +358,33 @@ describe('the dev console fed hostile text', () => {
     },
     T,
   )
+
+  it(
+    'Replay of a trigger since removed from centrali.json says so instead of doing nothing',
+    async () => {
+      const { page, incidents } = await openConsole()
+      let since = events.length
+      expect(await postEndpoint('doomed', { n: 1 })).toBe(200)
+      const shown = card(page, await ended('doomed', since))
+      await shown.waitFor()
+      since = events.length
+      const configPath = join(app, 'centrali.json')
+      const config = JSON.parse(CONFIG) as { triggers: Record<string, unknown> }
+      delete config.triggers.doomed
+      await writeFile(configPath, JSON.stringify(config, null, 2))
+      try {
+        await next('reload', (event) => event.what === 'config', since)
+        await page.locator('#invoke-trigger option[value="doomed"]').waitFor({ state: 'detached' })
+        await shown.locator('button.replay').click()
+        await page.locator('#notice.error', { hasText: 'doomed' }).waitFor()
+        expect(await page.locator('#notice').textContent()).toContain('There is no trigger named "doomed"')
+      } finally {
+        since = events.length
+        await writeFile(configPath, CONFIG)
+        await next('reload', (event) => event.what === 'config', since)
+      }
+      expect(incidents).toEqual([])
+    },
+    T,
+  )
 })
