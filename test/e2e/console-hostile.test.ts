@@ -1,4 +1,6 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type { ResultPromise } from 'execa'
 import { type Browser, type BrowserContext, type Page } from 'playwright-core'
@@ -384,6 +386,74 @@ describe('the dev console fed hostile text', () => {
         await next('reload', (event) => event.what === 'config', since)
       }
       expect(incidents).toEqual([])
+    },
+    T,
+  )
+
+  it(
+    'another page in the same browser can neither drive the console API nor read it',
+    async () => {
+      const configPath = join(app, 'centrali.json')
+      const configBefore = await readFile(configPath, 'utf8')
+      const consolePort = new URL(consoleUrl).port
+      // Everything a page on another local port can send without the token: CORS and no-cors fetches
+      // (a text/plain POST needs no preflight), a form post, and the event stream with a guessed token.
+      const attack = `<!doctype html><body><form id="form" method="post" target="sink"
+        action="http://127.0.0.1:${consolePort}/_console/api/domains" enctype="text/plain">
+        <input name='{"host":"api.sneaky.test","x":"' value='"}'></form><iframe name="sink"></iframe>
+        <script>
+        const target = 'http://127.0.0.1:${consolePort}/_console/api'
+        const attempt = (promise) => promise.then((response) => 'read ' + response.status + ' ' + response.type, (error) => 'failed ' + error.name)
+        window.results = Promise.all([
+          attempt(fetch(target + '/state')),
+          attempt(fetch(target + '/state', { mode: 'no-cors' })),
+          attempt(fetch(target + '/invoke', { method: 'POST', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ trigger: 'bidi', payload: {} }) })),
+          attempt(fetch(target + '/domains', { method: 'POST', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ host: 'api.sneaky.test' }) })),
+          attempt(fetch(target + '/invoke', { method: 'POST', headers: { 'content-type': 'application/json', 'x-centrali-console-token': 'guess' }, body: JSON.stringify({ trigger: 'bidi', payload: {} }) })),
+          new Promise((resolve) => {
+            const stream = new EventSource(target + '/events?token=guess')
+            stream.onmessage = (message) => resolve('read ' + message.data.slice(0, 40))
+            stream.onerror = () => { stream.close(); resolve('failed stream') }
+          }),
+          new Promise((resolve) => {
+            document.getElementById('form').submit()
+            // The frame loads once the answer came, whatever it was.
+            document.querySelector('iframe').onload = () => resolve('form answered')
+          }),
+        ])
+        </script></body>`
+      const attacker = createServer((_request, response) => {
+        response.writeHead(200, { 'content-type': 'text/html' })
+        response.end(attack)
+      })
+      await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve))
+      try {
+        const context = await browser.newContext()
+        contexts.push(context)
+        const page = await context.newPage()
+        page.setDefaultTimeout(WAIT)
+        const since = events.length
+        await page.goto(`http://127.0.0.1:${(attacker.address() as AddressInfo).port}/`)
+        const results = (await page.evaluate('window.results')) as string[]
+        // No answer readable; the opaque no-cors answers carry nothing (status 0).
+        expect(results).toEqual([
+          'failed TypeError',
+          'read 0 opaque',
+          'read 0 opaque',
+          'read 0 opaque',
+          'failed TypeError',
+          'failed stream',
+          'form answered',
+        ])
+        // And nothing ran or changed.
+        expect(await readFile(configPath, 'utf8')).toBe(configBefore)
+        expect(
+          events.slice(since).filter((event) => event.type === 'invocation.start' || event.type === 'reload'),
+        ).toEqual([])
+      } finally {
+        attacker.closeAllConnections()
+        await new Promise((resolve) => attacker.close(resolve))
+      }
     },
     T,
   )
