@@ -31,12 +31,24 @@ export function mapCodeFrames(build: FunctionBuild, frames: readonly CodeFrame[]
     if (!('originalSource' in entry) || !entry.originalSource) continue
     mapped.push({
       ...(frame.name === undefined ? {} : { name: frame.name }),
-      file: entry.originalSource,
+      file: fileOfSource(entry.originalSource),
       line: entry.originalLine + 1,
       column: entry.originalColumn + 1,
     })
   }
   return mapped
+}
+
+/**
+ * A source map names its files as URLs: esbuild writes `<` as %3C, `ü` as %C3%BC, `%` as %25. The
+ * file as it is named on disk is what a person looks for.
+ */
+function fileOfSource(source: string): string {
+  try {
+    return decodeURIComponent(source)
+  } catch {
+    return source
+  }
 }
 
 /**

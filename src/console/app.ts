@@ -13,10 +13,10 @@ import {
 
 const token = new URLSearchParams(location.search).get('token') ?? ''
 const api = `${CONSOLE_PATH}/api`
+/** Cards kept on the page; older ones (and all they held) are let go. */
 const MAX_RECORDS = 200
 
 let state: ConsoleState | undefined
-const records = new Map<string, InvocationRecord>()
 
 type Child = Node | string | false | undefined | null
 function h<K extends keyof HTMLElementTagNameMap>(
@@ -198,7 +198,10 @@ function renderRecord(record: InvocationRecord): HTMLElement {
         'div',
         { class: `call ${call.blocked ? 'blocked' : ''}` },
         call.blocked ? '✖ blocked ' : '→ ',
-        `${call.method} ${call.host} `,
+        h('bdi', {}, call.method),
+        ' ',
+        h('bdi', {}, call.host),
+        ' ',
         call.status === undefined ? (call.error?.code ?? '') : String(call.status),
         ` ${call.durationMs} ms`,
         // Only where adding the domain is the fix (not an address refused by policy, nor an IP literal,
@@ -231,7 +234,6 @@ function renderRecord(record: InvocationRecord): HTMLElement {
 }
 
 function addRecord(record: InvocationRecord): void {
-  records.set(record.requestId, record)
   const list = document.getElementById('stream')!
   const element = renderRecord(record)
   const existing = document.getElementById(`inv-${record.requestId}`)
@@ -243,7 +245,11 @@ function addRecord(record: InvocationRecord): void {
 
 async function invoke(trigger: string, payload: unknown): Promise<void> {
   const { ok, data } = await post('invoke', { trigger, payload })
-  if (!ok) notice(`Could not invoke ${trigger}: ${show(data)}`, 'error')
+  if (!ok) return notice(`Could not invoke ${trigger}: ${show(data)}`, 'error')
+  // A trigger that no longer exists (Replay after centrali.json dropped it) ran nothing, so no
+  // card comes over the stream: the answer is the only place that says so.
+  const { error } = data as InvocationRecord
+  if (error?.code === 'TRIGGER_NOT_FOUND') notice(`Could not invoke ${trigger}: ${error.message}`, 'error')
 }
 
 async function allowDomain(host: string): Promise<void> {
