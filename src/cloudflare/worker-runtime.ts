@@ -26,7 +26,7 @@ import {
 } from '../sandbox/api-values.js'
 import { callFactory, type Factory } from '../sandbox/factory.js'
 import { statusForCode } from '../sandbox/status.js'
-import { decideCors, preflightOf, type CorsPolicy } from '../server/cors.js'
+import { crossSiteRefusal, decideCors, preflightOf, type CorsPolicy } from '../server/cors.js'
 import { shorten } from '../shared/shorten.js'
 
 export type WorkerParamValue = string | number | boolean | null | { secret: string }
@@ -163,6 +163,9 @@ async function handle(app: WorkerApp, request: Request, env: WorkerEnv): Promise
       errorBody('METHOD_NOT_ALLOWED', `Use POST /endpoints/${trigger} with a JSON body { "payload": … }.`),
     )
   }
+
+  const crossSite = crossSiteRefusal(cors, request.headers.get('sec-fetch-site') ?? undefined, trigger)
+  if (crossSite) return json(403, { error: crossSite })
 
   const body = await readLimited(
     request.body,

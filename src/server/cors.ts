@@ -142,6 +142,27 @@ export function decideCors(
   return { allowed: true, headers }
 }
 
+/**
+ * The refusal of a browser's request from another site whose origin the trigger does not allow, or
+ * undefined to let it run. Its `Sec-Fetch-Site` (which current browsers send) says where it came
+ * from: `cross-site` or `same-site` is another origin, while a page of the same origin (one behind
+ * the same proxy, which needs no CORS) says `same-origin`, and a tool or an old browser sends none and
+ * runs as before. The browser would keep the answer from the page anyway; not running the function
+ * spends no API call on it and acts on no cookie it carries (CSRF).
+ */
+export function crossSiteRefusal(
+  decision: CorsDecision,
+  fetchSite: string | undefined,
+  trigger: string,
+): { code: string; message: string } | undefined {
+  if (decision.allowed !== false || decision.refusal.refused !== 'origin') return undefined
+  if (fetchSite !== 'cross-site' && fetchSite !== 'same-site') return undefined
+  return {
+    code: 'ORIGIN_NOT_ALLOWED',
+    message: `This page's origin may not call the trigger ${trigger}: the trigger's cors.origins in centrali.json name the pages that may.`,
+  }
+}
+
 function refuse(refusal: CorsRefusal): CorsDecision {
   return { allowed: false, refusal, headers: {} }
 }

@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream'
 import type { InvocationReport } from '../sandbox/engine.js'
 import type { ExecutionParams } from '../sandbox/protocol.js'
 import { IdTable } from '../shared/id-table.js'
-import { decideCors, preflightOf, type CorsPolicy, type CorsRefusal } from './cors.js'
+import { crossSiteRefusal, decideCors, preflightOf, type CorsPolicy, type CorsRefusal } from './cors.js'
 
 /**
  * The HTTP contract of DESIGN §6, shared by `dev` and `serve`: `POST /endpoints/<trigger>` with
@@ -242,7 +242,7 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
       options.onRequest?.(event)
       return
     }
-    if (route === undefined) {
+    if (route === undefined || trigger === undefined) {
       const known = options.knownTriggers?.()
       const list =
         known === undefined
@@ -260,6 +260,9 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
         `Use POST /endpoints/${trigger} with a JSON body { "payload": … }.`,
       )
     }
+
+    const crossSite = crossSiteRefusal(cors, headerValue(request.headers['sec-fetch-site']), trigger)
+    if (crossSite) return refuse(403, crossSite.code, crossSite.message)
 
     const body = await readBody(request, maxBodyBytes)
     // Answered meanwhile by the shutdown (503 SHUTTING_DOWN): not to be run.

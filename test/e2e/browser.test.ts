@@ -234,6 +234,41 @@ describe('centrali/client in Chromium against centrali dev', () => {
     }
   }, 40000)
 
+  it("a page from an origin that is not allowed, sending what needs no preflight (CSRF's shape): the function never runs", async () => {
+    // A no-cors fetch of a text/plain body is sent without asking: the browser hides the answer,
+    // but the request would run the function (with any cookie it carries). Chromium says where it
+    // came from (Sec-Fetch-Site: cross-site), and dev refuses it unrun.
+    const other = createServer((_request, response) => {
+      response.setHeader('content-type', 'text/html')
+      response.end(`<!doctype html><pre id="result">waiting</pre><script type="module">
+        fetch('${devUrl}/endpoints/openai-chat', { method: 'POST', mode: 'no-cors', body: JSON.stringify({ payload: { messages: [] } }) })
+          .then(() => { document.getElementById('result').textContent = 'sent' })
+          .catch((error) => { document.getElementById('result').textContent = 'failed ' + error })
+      </script>`)
+    })
+    const otherOrigin = await listen(other)
+    const tab = await browser.newPage()
+    const since = devEvents.length
+    try {
+      await tab.goto(otherOrigin)
+      await tab.waitForFunction("document.getElementById('result')?.textContent !== 'waiting'", undefined, {
+        timeout: 15000,
+      })
+      expect(await tab.textContent('#result')).toBe('sent')
+      const refusal = () =>
+        devEvents
+          .slice(since)
+          .find((event) => event.type === 'request.refused' && event.trigger === 'openai-chat')
+      for (let waited = 0; refusal() === undefined && waited < 5000; waited += 50)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(refusal()).toMatchObject({ method: 'POST', status: 403, error: { code: 'ORIGIN_NOT_ALLOWED' } })
+      expect(devEvents.slice(since).filter((event) => event.type === 'invocation.start')).toEqual([])
+    } finally {
+      await tab.close()
+      other.close()
+    }
+  }, 40000)
+
   it('a page from an origin that is not allowed is refused by the browser', async () => {
     // Served whole from its own origin (its module too), which dev's CORS does not allow.
     const clientJs = await readFile(join(ROOT, 'dist/client/index.js'), 'utf8')

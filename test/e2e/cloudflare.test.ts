@@ -355,6 +355,24 @@ describe('the emitted Worker in workerd', () => {
     expect(preflight.headers.get('x-request-id')).toMatch(REQUEST_ID)
     const other = await post('table', 'echo', { payload: 1 }, { origin: 'https://evil.example.net' })
     expect(other.headers.get('access-control-allow-origin')).toBeNull()
+    // As in dev and serve: a browser's request from another site that the trigger does not allow
+    // is refused unrun; the same origin from a page that says it is its own site runs.
+    const crossSite = await post(
+      'table',
+      'echo',
+      { payload: 1 },
+      { origin: 'https://evil.example.net', 'sec-fetch-site': 'cross-site' },
+    )
+    expect(crossSite.status).toBe(403)
+    expect(crossSite.json.error?.code).toBe('ORIGIN_NOT_ALLOWED')
+    expect(crossSite.headers.get('access-control-allow-origin')).toBeNull()
+    const sameOrigin = await post(
+      'table',
+      'echo',
+      { payload: 1 },
+      { origin: 'https://evil.example.net', 'sec-fetch-site': 'same-origin' },
+    )
+    expect(sameOrigin.status).toBe(200)
   })
 
   it('runs the openai template with its key from a Worker secret', async () => {

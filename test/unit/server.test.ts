@@ -190,6 +190,56 @@ describe('CORS', () => {
     expect(response.headers.get('access-control-allow-origin')).toBe('http://app.example')
   })
 
+  it("does not run the function for a browser's request from another site that the trigger does not allow", async () => {
+    const ran = () => seen.filter((params) => params.payload === 'cross').length
+    const body = JSON.stringify({ payload: 'cross' })
+    for (const site of ['cross-site', 'same-site']) {
+      const refused = await post('/endpoints/echo', body, {
+        origin: 'http://evil.example',
+        'sec-fetch-site': site,
+      })
+      expect(refused.status, site).toBe(403)
+      expect(refused.body, site).toEqual({
+        error: {
+          code: 'ORIGIN_NOT_ALLOWED',
+          message:
+            "This page's origin may not call the trigger echo: the trigger's cors.origins in centrali.json name the pages that may.",
+        },
+      })
+      expect(refused.headers.get('access-control-allow-origin'), site).toBeNull()
+      expect(events.at(-1)?.refusal?.code).toBe('ORIGIN_NOT_ALLOWED')
+      expect(events.at(-1)?.corsRefused?.refused).toBe('origin')
+    }
+    expect(ran()).toBe(0)
+    // An allowed origin from another site runs; so does a page of the same origin (behind the same
+    // proxy, without CORS), and a request that does not say where it came from (a tool, an old browser).
+    const allowed = await post('/endpoints/echo', body, {
+      origin: 'http://app.example',
+      'sec-fetch-site': 'cross-site',
+    })
+    expect(allowed.status).toBe(200)
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('http://app.example')
+    const sameOrigin = await post('/endpoints/echo', body, {
+      origin: 'http://evil.example',
+      'sec-fetch-site': 'same-origin',
+    })
+    expect(sameOrigin.status).toBe(200)
+    const unsaid = await post('/endpoints/echo', body, { origin: 'http://evil.example' })
+    expect(unsaid.status).toBe(200)
+    expect(ran()).toBe(3)
+    // A preflight from it is answered as before: 204 without CORS headers.
+    const preflight = await fetch(`${server.url}/endpoints/echo`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'http://evil.example',
+        'access-control-request-method': 'POST',
+        'sec-fetch-site': 'cross-site',
+      },
+    })
+    expect(preflight.status).toBe(204)
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull()
+  })
+
   it('gives an origin that is not allowed no CORS headers, and says why', async () => {
     const response = await post('/endpoints/echo', '{}', { origin: 'http://evil.example' })
     expect(response.headers.get('access-control-allow-origin')).toBeNull()
