@@ -228,7 +228,15 @@ function renderRecord(record: InvocationRecord): HTMLElement {
       {},
       h('summary', {}, 'payload and result'),
       h('pre', {}, `payload ${show(record.payload)}`),
-      'result' in record ? h('pre', { class: 'result' }, `result ${show(record.result)}`) : false,
+      'result' in record
+        ? h(
+            'pre',
+            { class: 'result' },
+            record.resultChars === undefined
+              ? `result ${show(record.result)}`
+              : `result (its first ${String(record.result).length} of ${record.resultChars} characters; the response has it whole) ${String(record.result)}`,
+          )
+        : false,
     ),
   )
 }

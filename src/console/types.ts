@@ -48,6 +48,11 @@ export interface InvocationRecord {
   stale: boolean
   payload: unknown
   result?: unknown
+  /**
+   * Set when the result's JSON was too long to show whole: its length, and `result` is the start
+   * of that text.
+   */
+  resultChars?: number
   /** `stack`: where a thrown error came from, in the project's files (see the build's source map). */
   error?: { code: string; message: string; stack?: string[] }
   logs: { level: 'info' | 'error'; value: unknown }[]

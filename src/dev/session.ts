@@ -668,16 +668,25 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       stale,
       ...(error ? { error } : {}),
     })
+    // The console's record is made when a page shows it, from what this closure keeps: a result too
+    // long for a card is kept cut, so the newest records the console holds for a page that
+    // connects later do not hold every large response whole.
+    const { logs, calls } = report
+    const shownResult = report.ok ? consoleResult(report.resultJson) : undefined
     const finished = () =>
       record({
         status,
         durationMs,
         // The caller's payload as the function saw it, with any secret value in it redacted.
         payload: createRedactor(secrets).redact(params.payload, 'payload'),
-        ...(report.ok ? { result: resultOf(report) } : {}),
+        ...(shownResult === undefined
+          ? {}
+          : typeof shownResult === 'string'
+            ? { result: resultOf({ resultJson: shownResult }) }
+            : shownResult),
         ...(error ? { error } : {}),
-        logs: report.logs.map((log) => ({ level: log.level, value: log.value })),
-        calls: report.calls.map(consoleCall),
+        logs: logs.map((log) => ({ level: log.level, value: log.value })),
+        calls: calls.map(consoleCall),
       })
     const shownRecord = devConsole.invocation(finished, true)
     if (consoleRecords.has(requestId)) consoleRecords.set(requestId, shownRecord())
@@ -825,6 +834,24 @@ function logEvent(requestId: string, trigger: string, log: LogRecord): DevEvent 
 }
 
 /** What the console and the `egress` event show of an outbound call. */
+/** How much of a result's JSON a console card shows; the response carries it whole. */
+const CONSOLE_RESULT_CHARS = 64 * 1024
+
+/**
+ * A result as the console keeps it: its JSON text when short enough to show whole (parsed only when
+ * a page shows it), else its start as text with the length it had. The start is a copy: a slice
+ * would keep the whole text alive.
+ */
+function consoleResult(
+  resultJson: string | undefined,
+): string | { result: string; resultChars: number } | undefined {
+  if (resultJson === undefined || resultJson.length <= CONSOLE_RESULT_CHARS) return resultJson
+  // The response carried this text whole, redacted already: the cut hides nothing and need not
+  // spare words.
+  const start = Buffer.from(resultJson.slice(0, CONSOLE_RESULT_CHARS)).toString()
+  return { result: start, resultChars: resultJson.length }
+}
+
 function consoleCall(call: CallRecord): ConsoleCall {
   // Assigned, not spread in: this runs for every call of every request.
   const shown: ConsoleCall = {

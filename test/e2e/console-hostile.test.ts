@@ -310,6 +310,35 @@ describe('the dev console fed hostile text', () => {
   )
 
   it(
+    'a result too long for a card: the response has it whole, the card (also for a page that connects later) its start and its length',
+    async () => {
+      const result = 'R'.repeat(300_000)
+      const since = events.length
+      const response = await fetch(`${devUrl}/endpoints/hostile`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ payload: { result } }),
+        signal: AbortSignal.timeout(WAIT),
+      })
+      expect(await response.json()).toBe(result)
+      const requestId = await ended('hostile', since)
+      // Opened afterwards: the card comes from the record dev kept, not from the live stream.
+      const { page, incidents } = await openConsole()
+      const shown = card(page, requestId)
+      await shown.waitFor()
+      await shown.locator('summary').click()
+      const text = (await shown.locator('pre.result').textContent()) ?? ''
+      const total = JSON.stringify(result).length
+      expect(text).toMatch(
+        new RegExp(`^result \\(its first \\d+ of ${total} characters; the response has it whole\\) "R+$`),
+      )
+      expect(text.length).toBeLessThan(70_000)
+      expect(incidents).toEqual([])
+    },
+    T,
+  )
+
+  it(
     'a right-to-left override in a name from centrali.json reorders only that name, not the status after it',
     async () => {
       const { page } = await openConsole()
