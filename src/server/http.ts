@@ -226,7 +226,10 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     const cors = decideCors(corsPolicy, origin, preflight)
     if (cors.allowed !== undefined)
       for (const [name, value] of Object.entries(cors.headers)) response.setHeader(name, value)
-    if (cors.allowed === false && route) {
+    const fetchSite = headerValue(request.headers['sec-fetch-site'])
+    // A page that has the endpoint at its own origin (behind its dev server's proxy, as Vite's
+    // `server.proxy` puts it) needs no CORS, and its browser refuses nothing: nothing to say.
+    if (cors.allowed === false && route && fetchSite !== 'same-origin') {
       event.corsRefused = cors.refusal
       event.origin = origin
     }
@@ -261,7 +264,7 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
       )
     }
 
-    const crossSite = crossSiteRefusal(cors, headerValue(request.headers['sec-fetch-site']), trigger)
+    const crossSite = crossSiteRefusal(cors, fetchSite, trigger)
     if (crossSite) return refuse(403, crossSite.code, crossSite.message)
 
     const body = await readBody(request, maxBodyBytes)

@@ -715,8 +715,17 @@ describe('CORS', () => {
       expect(badJson.status).toBe(400)
       expect(badJson.headers.get('access-control-allow-origin')).toBe('http://app.test')
 
-      // A foreign origin: no CORS headers at all, and dev says why the browser will refuse.
+      // A page with the endpoint at its own origin, behind its dev server's proxy (Vite's
+      // server.proxy passes its Origin on): it runs, and the browser refuses nothing, so dev is quiet.
       const since = dev.mark()
+      const proxied = await post(
+        dev,
+        'echo',
+        {},
+        { origin: 'http://proxied.test', 'sec-fetch-site': 'same-origin' },
+      )
+      expect(proxied.status).toBe(200)
+      // A foreign origin: no CORS headers at all, and dev says why the browser will refuse.
       const foreign = await post(dev, 'echo', {}, { origin: 'http://evil.test' })
       expect(foreign.status).toBe(200)
       expect([...foreign.headers.keys()].filter((name) => name.startsWith('access-control-'))).toEqual([])
@@ -727,6 +736,12 @@ describe('CORS', () => {
           'http://evil.test is not one of the origins allowed to call this trigger (http://app.test, http://other.test)',
         fix: 'add "http://evil.test" to triggers.echo.cors.origins in centrali.json, or start dev with --cors http://evil.test',
       })
+      // Events keep their order: the proxied page's would have come before this one.
+      expect(
+        dev.events
+          .slice(since)
+          .filter((event) => event.type === 'cors.refused' && event.origin === 'http://proxied.test'),
+      ).toEqual([])
       const foreignPreflight = await request(endpoint('echo'), {
         method: 'OPTIONS',
         headers: { origin: 'http://evil.test', 'access-control-request-method': 'POST' },
