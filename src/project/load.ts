@@ -95,6 +95,19 @@ export function parseProjectConfig(
   text: string,
   file: string,
 ): { config: ProjectConfig; warnings: ConfigProblem[] } {
+  // Said as what it is: an editor that truncates before it writes can leave the file so a moment.
+  if (text.trim() === '') {
+    throw new ConfigError(
+      [
+        {
+          file,
+          path: '',
+          message: 'the file is empty; expected an object such as { "functions": {}, "triggers": {} }',
+        },
+      ],
+      "Write the project's configuration into it (`centrali init` makes one), or restore it from version control.",
+    )
+  }
   const syntaxErrors: ParseError[] = []
   const data: unknown = parse(text, syntaxErrors, JSONC_OPTIONS)
   if (syntaxErrors.length > 0) {

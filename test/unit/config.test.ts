@@ -205,6 +205,17 @@ describe('centrali.json schema', () => {
     expect(problemsOf('[]')[0]?.message).toContain('expected an object')
   })
 
+  it('says an empty file is empty (an editor truncates before it writes), not that a value is expected at 1:1', () => {
+    for (const text of ['', '  \n\t\n'])
+      expect(problemsOf(text)).toEqual([
+        {
+          file: 'centrali.json',
+          path: '',
+          message: 'the file is empty; expected an object such as { "functions": {}, "triggers": {} }',
+        },
+      ])
+  })
+
   it('formats JSON paths readably', () => {
     expect(formatJsonPath(['triggers', 'openai-chat', 'timeoutMs'])).toBe('triggers.openai-chat.timeoutMs')
     expect(formatJsonPath(['domains', 2])).toBe('domains[2]')
