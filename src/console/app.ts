@@ -36,6 +36,8 @@ function h<K extends keyof HTMLElementTagNameMap>(
 
 const show = (value: unknown): string =>
   typeof value === 'string' ? value : (JSON.stringify(value, null, 2) ?? 'undefined')
+/** A payload or a result as JSON: the string "null" and null must not look alike. */
+const showJson = (value: unknown): string => JSON.stringify(value, null, 2) ?? 'undefined'
 
 async function post(path: string, body: unknown): Promise<{ ok: boolean; data: unknown }> {
   const response = await fetch(`${api}/${path}`, {
@@ -227,13 +229,13 @@ function renderRecord(record: InvocationRecord): HTMLElement {
       'details',
       {},
       h('summary', {}, 'payload and result'),
-      h('pre', {}, `payload ${show(record.payload)}`),
+      h('pre', {}, `payload ${showJson(record.payload)}`),
       'result' in record
         ? h(
             'pre',
             { class: 'result' },
             record.resultChars === undefined
-              ? `result ${show(record.result)}`
+              ? `result ${showJson(record.result)}`
               : `result (its first ${String(record.result).length} of ${record.resultChars} characters; the response has it whole) ${String(record.result)}`,
           )
         : false,
