@@ -91,9 +91,9 @@ async function writeProject(spec: ProjectSpec): Promise<void> {
 /**
  * Saves a file that the running dev watches, at least 100 ms after the previous save of the same
  * file, and returns the event mark taken just before writing. chokidar drops a change that comes
- * within 50 ms of the previous one for the same path, and dev re-checks a changed file 80 ms later,
- * which may report one save twice: pacing keeps one save to one `reload`, so waiting for it means
- * the new code is in. Back-to-back saves are covered by the 'rapid saves' tests, which do not pace.
+ * within 50 ms of the previous one for the same path: pacing keeps one save to one `reload`, so
+ * waiting for it means the new code is in. Back-to-back saves are covered by the 'rapid saves' tests,
+ * which do not pace.
  */
 async function edit(dev: Dev, path: string, content: string): Promise<number> {
   const full = join(app, path)
