@@ -5,10 +5,9 @@ import { join } from 'node:path'
 import type { ResultPromise } from 'execa'
 import { type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { DevEvent } from '../../src/dev/session.js'
 import { launchChromium } from '../helpers/browser.js'
 import { createSandbox, startCli, type Sandbox } from '../helpers/cli.js'
-import { until } from '../helpers/until.js'
+import { readDevEvents, type DevEvents } from '../helpers/dev-events.js'
 
 /**
  * The dev console attacked through everything a caller, a function or a cloned project controls
@@ -77,29 +76,11 @@ let app: string
 let dev: ResultPromise
 let browser: Browser
 const contexts: BrowserContext[] = []
-const events: DevEvent[] = []
-let devStderr = () => ''
+/** dev's NDJSON events (a line that is not one is checked in console.test.ts). */
+let devEvents: DevEvents
 let devUrl = ''
 let consoleUrl = ''
 let origin = ''
-
-type EventOf<K extends DevEvent['type']> = Extract<DevEvent, { type: K }>
-
-/** The first event of `type` matching `match`, from index `since` on. */
-function next<K extends DevEvent['type']>(
-  type: K,
-  match: (event: EventOf<K>) => boolean = () => true,
-  since = 0,
-): Promise<EventOf<K>> {
-  return until(
-    () =>
-      events
-        .slice(since)
-        .find((event): event is EventOf<K> => event.type === type && match(event as EventOf<K>)),
-    () => `no ${type} event in ${JSON.stringify(events.slice(-5))}\nstderr:\n${devStderr()}`,
-    { child: dev, name: 'dev', timeoutMs: WAIT },
-  )
-}
 
 beforeAll(async () => {
   sandbox = await createSandbox()
@@ -108,20 +89,10 @@ beforeAll(async () => {
   await writeFile(join(app, 'centrali.json'), CONFIG)
   await writeFile(join(app, HOSTILE_ENTRY), HOSTILE_FUNCTION)
   await writeFile(join(app, BIDI_ENTRY), BIDI_FUNCTION)
-  const started = startCli(['dev', '--port', '0', '--json'], {
-    cwd: app,
-    env: sandbox.env,
-    onLine: (line) => {
-      try {
-        events.push(JSON.parse(line) as DevEvent)
-      } catch {
-        // not an event: --json output is checked in console.test.ts
-      }
-    },
-  })
+  const started = startCli(['dev', '--port', '0', '--json'], { cwd: app, env: sandbox.env })
   dev = started.child
-  devStderr = started.stderr
-  const ready = await next('ready')
+  devEvents = readDevEvents(started, WAIT)
+  const ready = await devEvents.next('ready')
   devUrl = ready.url
   consoleUrl = ready.console
   origin = new URL(consoleUrl).origin
@@ -196,7 +167,7 @@ const card = (page: Page, requestId: string) => page.locator(`[id="inv-${request
 
 /** Waits for the next invocation of `trigger` to end, from event `since` on, and returns its id. */
 async function ended(trigger: string, since: number): Promise<string> {
-  return (await next('invocation.end', (event) => event.trigger === trigger, since)).requestId
+  return (await devEvents.next('invocation.end', (event) => event.trigger === trigger, since)).requestId
 }
 
 /** What must hold on a page fed hostile text: nothing ran, nothing was loaded, no markup appeared. */
@@ -227,7 +198,7 @@ describe('the dev console fed hostile text', () => {
       expect(await page.locator('#functions code').first().textContent()).toBe(HOSTILE_ENTRY)
 
       // A caller's payload, a function's result, logs, error message, stack and outbound calls.
-      let since = events.length
+      let since = devEvents.mark()
       expect(await postEndpoint('hostile', { log: HOSTILE, result: { text: HOSTILE } })).toBe(200)
       const shown = card(page, await ended('hostile', since))
       await shown.waitFor()
@@ -239,7 +210,7 @@ describe('the dev console fed hostile text', () => {
       )
       expect(await shown.locator('.log').allTextContents()).toEqual([`log ${HOSTILE}`, `log ${HOSTILE}`])
 
-      since = events.length
+      since = devEvents.mark()
       expect(await postEndpoint('hostile', { throw: HOSTILE, result: HOSTILE })).toBe(500)
       const thrown = card(page, await ended('hostile', since))
       await thrown.waitFor()
@@ -248,7 +219,7 @@ describe('the dev console fed hostile text', () => {
       expect(await thrown.locator('pre.stack').textContent()).toBe(`at run (${HOSTILE_ENTRY}:6:22)`)
 
       // A blocked call, and one with a method no server would take.
-      since = events.length
+      since = devEvents.mark()
       expect(await postEndpoint('hostile', { call: BLOCKED_HOST, method: HOSTILE, result: HOSTILE })).toBe(
         200,
       )
@@ -260,21 +231,21 @@ describe('the dev console fed hostile text', () => {
       expect(await called.locator('pre.result').textContent()).toBe(`result ${JSON.stringify(HOSTILE)}`)
 
       // A centrali.json that does not load: its error message names what it was given.
-      since = events.length
+      since = devEvents.mark()
       const configPath = join(app, 'centrali.json')
       const broken = JSON.parse(CONFIG) as { triggers: { hostile: { params: Record<string, unknown> } } }
       broken.triggers.hostile.params[HOSTILE] = { [HOSTILE]: HOSTILE }
       await writeFile(configPath, JSON.stringify(broken))
-      await next('config.error', () => true, since)
+      await devEvents.next('config.error', () => true, since)
       const configError = page.locator('#config-error p')
       await configError.waitFor()
       expect(await configError.textContent()).toContain(JSON.stringify(HOSTILE).slice(1, 30))
       await writeFile(configPath, CONFIG)
-      await next('reload', (event) => event.what === 'config', since)
+      await devEvents.next('reload', (event) => event.what === 'config', since)
       await configError.waitFor({ state: 'detached' })
 
       // The page still works: the form invokes a trigger, and its card arrives.
-      since = events.length
+      since = devEvents.mark()
       await page.selectOption('#invoke-trigger', 'bidi')
       await page.fill('#invoke-payload', JSON.stringify({ note: HOSTILE }))
       await page.click('#invoke-button')
@@ -290,7 +261,7 @@ describe('the dev console fed hostile text', () => {
     async () => {
       const { page, incidents } = await openConsole()
       const long = 'A'.repeat(20_000)
-      const since = events.length
+      const since = devEvents.mark()
       expect(await postEndpoint('hostile', { log: long, throw: long })).toBe(500)
       const shown = card(page, await ended('hostile', since))
       await shown.waitFor()
@@ -314,7 +285,7 @@ describe('the dev console fed hostile text', () => {
     'a result too long for a card: the response has it whole, the card (also for a page that connects later) its start and its length',
     async () => {
       const result = 'R'.repeat(300_000)
-      const since = events.length
+      const since = devEvents.mark()
       const response = await fetch(`${devUrl}/endpoints/hostile`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -368,9 +339,9 @@ describe('the dev console fed hostile text', () => {
     async () => {
       const { page, incidents } = await openConsole()
       const count = 230
-      let since = events.length
+      let since = devEvents.mark()
       for (let index = 0; index < count; index++) {
-        since = events.length
+        since = devEvents.mark()
         expect(await postEndpoint('bidi', { index, padding: 'p'.repeat(1000) })).toBe(200)
       }
       await card(page, await ended('bidi', since)).waitFor()
@@ -395,25 +366,25 @@ describe('the dev console fed hostile text', () => {
     'Replay of a trigger since removed from centrali.json says so instead of doing nothing',
     async () => {
       const { page, incidents } = await openConsole()
-      let since = events.length
+      let since = devEvents.mark()
       expect(await postEndpoint('doomed', { n: 1 })).toBe(200)
       const shown = card(page, await ended('doomed', since))
       await shown.waitFor()
-      since = events.length
+      since = devEvents.mark()
       const configPath = join(app, 'centrali.json')
       const config = JSON.parse(CONFIG) as { triggers: Record<string, unknown> }
       delete config.triggers.doomed
       await writeFile(configPath, JSON.stringify(config, null, 2))
       try {
-        await next('reload', (event) => event.what === 'config', since)
+        await devEvents.next('reload', (event) => event.what === 'config', since)
         await page.locator('#invoke-trigger option[value="doomed"]').waitFor({ state: 'detached' })
         await shown.locator('button.replay').click()
         await page.locator('#notice.error', { hasText: 'doomed' }).waitFor()
         expect(await page.locator('#notice').textContent()).toContain('There is no trigger named "doomed"')
       } finally {
-        since = events.length
+        since = devEvents.mark()
         await writeFile(configPath, CONFIG)
-        await next('reload', (event) => event.what === 'config', since)
+        await devEvents.next('reload', (event) => event.what === 'config', since)
       }
       expect(incidents).toEqual([])
     },
@@ -462,7 +433,7 @@ describe('the dev console fed hostile text', () => {
         contexts.push(context)
         const page = await context.newPage()
         page.setDefaultTimeout(WAIT)
-        const since = events.length
+        const since = devEvents.mark()
         await page.goto(`http://127.0.0.1:${(attacker.address() as AddressInfo).port}/`)
         const results = (await page.evaluate('window.results')) as string[]
         // No answer readable; the opaque no-cors answers carry nothing (status 0).
@@ -478,7 +449,9 @@ describe('the dev console fed hostile text', () => {
         // And nothing ran or changed.
         expect(await readFile(configPath, 'utf8')).toBe(configBefore)
         expect(
-          events.slice(since).filter((event) => event.type === 'invocation.start' || event.type === 'reload'),
+          devEvents.events
+            .slice(since)
+            .filter((event) => event.type === 'invocation.start' || event.type === 'reload'),
         ).toEqual([])
       } finally {
         attacker.closeAllConnections()

@@ -2,12 +2,11 @@ import { mkdir, rename, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ResultPromise } from 'execa'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { DevEvent } from '../../src/dev/session.js'
 import { createSandbox, startCli, type Sandbox } from '../helpers/cli.js'
 import { request, type Answer } from '../helpers/http.js'
 import { hotFunction, hotLib } from '../helpers/hot-function.js'
 import { endAll } from '../helpers/processes.js'
-import { until } from '../helpers/until.js'
+import { readDevEvents, type DevEvents } from '../helpers/dev-events.js'
 
 /**
  * `centrali dev`'s hot reload against what editors and tools do to a project's files: the built
@@ -17,8 +16,6 @@ import { until } from '../helpers/until.js'
 const T = 20_000
 /** How long to wait for one event before failing. */
 const WAIT = 10_000
-
-type EventOf<K extends DevEvent['type']> = Extract<DevEvent, { type: K }>
 
 let sandbox: Sandbox
 let app: string
@@ -60,47 +57,16 @@ async function writeHotProject(): Promise<void> {
   await writeFile(join(app, 'centrali.json'), configText({ hot: 'functions/hot.ts' }))
 }
 
-interface Dev {
+interface Dev extends DevEvents {
   url: string
-  events: DevEvent[]
-  /** The index the next event will have: `next(…, since)` looks only at events from there on. */
-  mark(): number
-  next<K extends DevEvent['type']>(
-    type: K,
-    match?: (event: EventOf<K>) => boolean,
-    since?: number,
-  ): Promise<EventOf<K>>
 }
 
 async function startDev(): Promise<Dev> {
-  const events: DevEvent[] = []
-  const dev = startCli(['dev', '--port', '0', '--json'], {
-    cwd: app,
-    env: sandbox.env,
-    onLine: (line) => {
-      try {
-        events.push(JSON.parse(line) as DevEvent)
-      } catch {
-        badLines.push(line)
-      }
-    },
-  })
+  const dev = startCli(['dev', '--port', '0', '--json'], { cwd: app, env: sandbox.env })
   processes.push(dev.child)
-  const next = <K extends DevEvent['type']>(
-    type: K,
-    match: (event: EventOf<K>) => boolean = () => true,
-    since = 0,
-  ) =>
-    until(
-      () =>
-        events
-          .slice(since)
-          .find((event): event is EventOf<K> => event.type === type && match(event as EventOf<K>)),
-      () => `no ${type} event${dev.show()}`,
-      { child: dev.child, name: 'dev', timeoutMs: WAIT },
-    )
-  const { url } = await next('ready')
-  return { url, events, mark: () => events.length, next }
+  const events = readDevEvents(dev, WAIT, (line) => badLines.push(line))
+  const { url } = await events.next('ready')
+  return Object.assign(events, { url })
 }
 
 function post(dev: Dev, trigger: string): Promise<Answer> {

@@ -7,10 +7,10 @@ import { join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import type { ResultPromise } from 'execa'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { DevEvent } from '../../src/dev/session.js'
-import { createSandbox, readyUrl, startCli, type Sandbox } from '../helpers/cli.js'
+import { createSandbox, readyUrl, startCli, type RunningCli, type Sandbox } from '../helpers/cli.js'
 import { errorCode, errorMessage, portAccepts, preflight, request, type Answer } from '../helpers/http.js'
 import { hotFunction, hotLib } from '../helpers/hot-function.js'
+import { readDevEvents, type DevEvents, type EventOf } from '../helpers/dev-events.js'
 import { endAll } from '../helpers/processes.js'
 import { until } from '../helpers/until.js'
 import { startUpstream, type Reply, type Seen, type Upstream } from '../helpers/upstream.js'
@@ -25,8 +25,6 @@ const T = 20_000
 /** How long to wait for one event or line before failing. */
 const WAIT = 10_000
 const REQUEST_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
-
-type EventOf<K extends DevEvent['type']> = Extract<DevEvent, { type: K }>
 
 let sandbox: Sandbox
 let app: string
@@ -132,20 +130,12 @@ async function upstreamFor(reply?: (request: Seen) => Reply): Promise<Upstream> 
 // ---------------------------------------------------------------------------------------------
 // The dev process.
 
-interface Dev {
+interface Dev extends DevEvents {
   child: ResultPromise
   url: string
   port: number
   lines: string[]
-  events: DevEvent[]
   stderr(): string
-  /** The index the next event will have: `next(…, since)` looks only at events from there on. */
-  mark(): number
-  next<K extends DevEvent['type']>(
-    type: K,
-    match?: (event: EventOf<K>) => boolean,
-    since?: number,
-  ): Promise<EventOf<K>>
   exit: Promise<{ exitCode: number | undefined; signal: string | undefined }>
 }
 
@@ -159,53 +149,38 @@ const untilDev = <T>(
 /** `portFlag: false` leaves the port to centrali.json's dev.port. */
 async function startDev(args: readonly string[] = [], { json = true, portFlag = true } = {}): Promise<Dev> {
   const portArgs = portFlag ? ['--port', '0'] : []
-  const events: DevEvent[] = []
   const dev = startCli(['dev', ...portArgs, ...(json ? ['--json'] : []), ...args], {
     cwd: app,
     env: sandbox.env,
-    onLine: (line) => {
-      if (!json) return
-      try {
-        events.push(JSON.parse(line) as DevEvent)
-      } catch {
-        badLines.push(line)
-      }
-    },
   })
   const { child } = dev
   processes.push(child)
-
-  const next = <K extends DevEvent['type']>(
-    type: K,
-    match: (event: EventOf<K>) => boolean = () => true,
-    since = 0,
-  ) =>
-    untilDev(
-      () =>
-        events
-          .slice(since)
-          .find((event): event is EventOf<K> => event.type === type && match(event as EventOf<K>)),
-      () => `no ${type} event${dev.show()}`,
-      child,
-    )
+  // Without --json the lines are for people: none is an event.
+  const events = json ? readDevEvents(dev, WAIT, (line) => badLines.push(line)) : noEvents(dev)
 
   const url = json
-    ? (await next('ready')).url
+    ? (await events.next('ready')).url
     : await untilDev(
         () => readyUrl(dev.lines),
         () => `no Ready line${dev.show()}`,
         child,
       )
-  return {
+  return Object.assign(events, {
     child,
     url,
     port: Number(new URL(url).port),
     lines: dev.lines,
-    events,
     stderr: dev.stderr,
-    mark: () => events.length,
-    next,
     exit: dev.exit,
+  })
+}
+
+/** The events of a dev started without --json: none. */
+function noEvents(dev: RunningCli): DevEvents {
+  return {
+    events: [],
+    mark: () => 0,
+    next: () => Promise.reject(new Error(`dev runs without --json${dev.show()}`)),
   }
 }
 

@@ -77,6 +77,8 @@ export interface RunningCli {
   stderr(): string
   /** Both outputs so far, to end a failure message with. */
   show(): string
+  /** Gives `listener` each whole line of stdout: those had so far, then each as it comes. */
+  onLine(listener: (line: string) => void): void
   exit: Promise<{ exitCode: number | undefined; signal: string | undefined }>
 }
 
@@ -97,11 +99,12 @@ export function startCli(
     buffer: false,
   })
   const lines: string[] = []
+  const listeners = options.onLine ? [options.onLine] : []
   let stdout = ''
   let stderr = ''
   readLines(child.stdout!, (line) => {
     lines.push(line)
-    options.onLine?.(line)
+    for (const listener of listeners) listener(line)
   })
   child.stdout!.on('data', (chunk: string) => (stdout += chunk))
   child.stderr!.setEncoding('utf8')
@@ -112,6 +115,10 @@ export function startCli(
     stdout: () => stdout,
     stderr: () => stderr,
     show: () => `\nstdout:\n${stdout}\nstderr:\n${stderr}`,
+    onLine: (listener) => {
+      for (const line of lines) listener(line)
+      listeners.push(listener)
+    },
     exit: child.then((result) => ({ exitCode: result.exitCode, signal: result.signal })),
   }
 }
