@@ -146,6 +146,11 @@ interface FunctionState {
   builder?: Promise<FunctionBuilder>
   /** The last good build: what requests run. */
   build?: FunctionBuild
+  /**
+   * The build dev last said it serves (at start, or with a `reload`): a save that builds the same
+   * is not said again. A quiet build (the warm-up after a start from the cache) does not move it.
+   */
+  announced?: FunctionBuild
   /** Set while the newest source does not build: requests still run `build`, marked stale. */
   error?: BuildError
   inputs: Set<string>
@@ -329,13 +334,16 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
             await new Promise((resolve) => setTimeout(resolve, SETTLE_MS / 2))
             continue
           }
-          // Byte for byte the build that serves, its map too (so not a comment or a type moved): the
+          // Byte for byte the build last announced, its map too (so not a comment or a type moved): the
           // save changed nothing (a touch, a save with no edit, a file handled twice as chokidar
-          // reported its truncation first), and saying `reload` again would be noise.
+          // reported its truncation first), and saying `reload` again would be noise. Compared with
+          // the announced build, not the serving one: the quiet warm-up build may have read a save
+          // whose own build comes next, and that save is still to be said.
           const unchanged =
             state.error === undefined &&
-            state.build?.id === build.id &&
-            state.build.sourceMap === build.sourceMap
+            state.announced?.id === build.id &&
+            state.announced.sourceMap === build.sourceMap
+          if (attempted.length > 0 || state.announced === undefined) state.announced = build
           state.build = build
           state.error = undefined
           // The next start of dev (or `centrali invoke`) serves this build without starting esbuild.
@@ -430,6 +438,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
         const cached = reason === undefined ? await readCachedBuild({ root, entry, cacheDir }) : undefined
         if (cached) {
           state.build = cached
+          state.announced = cached
           for (const input of cached.inputs) state.inputs.add(input)
           servedFromCache.push([name, state])
         } else {
@@ -833,7 +842,6 @@ function logEvent(requestId: string, trigger: string, log: LogRecord): DevEvent 
   return { type: 'log', requestId, trigger, level: log.level, value: log.value }
 }
 
-/** What the console and the `egress` event show of an outbound call. */
 /** How much of a result's JSON a console card shows; the response carries it whole. */
 const CONSOLE_RESULT_CHARS = 64 * 1024
 
@@ -852,6 +860,7 @@ function consoleResult(
   return { result: start, resultChars: resultJson.length }
 }
 
+/** What the console and the `egress` event show of an outbound call. */
 function consoleCall(call: CallRecord): ConsoleCall {
   // Assigned, not spread in: this runs for every call of every request.
   const shown: ConsoleCall = {
