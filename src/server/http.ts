@@ -226,7 +226,10 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     const cors = decideCors(corsPolicy, origin, preflight)
     if (cors.allowed !== undefined)
       for (const [name, value] of Object.entries(cors.headers)) response.setHeader(name, value)
-    if (cors.allowed === false && route) {
+    // A page's own server may forward its calls here (a Vite-style proxy of /endpoints): the
+    // browser then says `same-origin` and reads the answer without CORS, so nothing will refuse it.
+    const sameOrigin = headerValue(request.headers['sec-fetch-site']) === 'same-origin'
+    if (cors.allowed === false && route && !sameOrigin) {
       event.corsRefused = cors.refusal
       event.origin = origin
     }

@@ -1,0 +1,134 @@
+import { request as httpRequest, createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import type { ResultPromise } from 'execa'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { DevEvent } from '../../src/dev/session.js'
+import { createSandbox, startCli, type Sandbox } from '../helpers/cli.js'
+import { endAll } from '../helpers/processes.js'
+import { until } from '../helpers/until.js'
+import { startUpstream, type Upstream } from '../helpers/upstream.js'
+
+/**
+ * The README's journey as a newcomer walks it: a project from a template, its secret set, `centrali
+ * dev` with the provider mapped to a local stand-in, and the page's calls, here through the common
+ * set-up where the frontend's dev server (Vite and the like) proxies `/endpoints` to dev.
+ */
+
+const T = 30_000
+const WAIT = 10_000
+
+let sandbox: Sandbox
+const processes: ResultPromise[] = []
+const servers: { close(): Promise<void> }[] = []
+
+beforeEach(async () => {
+  sandbox = await createSandbox()
+})
+
+afterEach(async () => {
+  await endAll(processes, servers)
+  await sandbox.cleanup()
+})
+
+/** A frontend dev server's proxy: forwards `/endpoints/*` to dev with every header, as Vite's does. */
+async function startPageProxy(target: string): Promise<{ origin: string }> {
+  const server: Server = createServer((req, res) => {
+    const forward = httpRequest(
+      new URL(req.url ?? '/', target),
+      { method: req.method, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers)
+        answer.pipe(res)
+      },
+    )
+    forward.on('error', () => {
+      res.writeHead(502)
+      res.end()
+    })
+    req.pipe(forward)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  servers.push({
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  })
+  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }
+}
+
+describe('the openai template behind a frontend dev server', () => {
+  it(
+    "does not warn that a browser will refuse a page's own same-origin call through its proxy",
+    async () => {
+      const created = await sandbox.run(['init', 'app', '--template', 'openai', '--yes'])
+      expect(created.exitCode, created.stderr).toBe(0)
+      const app = join(sandbox.dir, 'app')
+      const stored = await sandbox.run(['secrets', 'set', 'OPENAI_API_KEY'], {
+        cwd: app,
+        input: 'sk-test-journey-123\n',
+      })
+      expect(stored.exitCode, stored.stderr).toBe(0)
+
+      const upstream: Upstream = await startUpstream(() => ({ json: { id: 'chatcmpl-1' } }))
+      servers.push(upstream)
+      const events: DevEvent[] = []
+      const dev = startCli(['dev', '--port', '0', '--json', '--map', `api.openai.com=${upstream.origin}`], {
+        cwd: app,
+        env: sandbox.env,
+        onLine: (line) => events.push(JSON.parse(line) as DevEvent),
+      })
+      processes.push(dev.child)
+      const ready = await until(() => events.find((event) => event.type === 'ready'), dev.show, {
+        child: dev.child,
+        name: 'dev',
+        timeoutMs: WAIT,
+      })
+
+      // The page at 127.0.0.1:<proxy> is not among the template's cors.origins (localhost:5173), but
+      // it calls its own server, which forwards: the browser says same-origin and needs no CORS.
+      const page = await startPageProxy(ready.url)
+      const body = JSON.stringify({ payload: { messages: [{ role: 'user', content: 'Hi' }] } })
+      const sent = { 'content-type': 'application/json', origin: page.origin }
+      const proxied = await fetch(`${page.origin}/endpoints/openai-chat`, {
+        method: 'POST',
+        headers: { ...sent, 'sec-fetch-site': 'same-origin' },
+        body,
+      })
+      expect(proxied.status).toBe(200)
+      expect(await proxied.json()).toEqual({ success: true, data: { id: 'chatcmpl-1' } })
+      expect(upstream.requests).toHaveLength(1)
+      expect(upstream.requests[0]!.authorization).toBe('Bearer sk-test-journey-123')
+      await until(() => events.find((event) => event.type === 'invocation.end'), dev.show, {
+        child: dev.child,
+        name: 'dev',
+        timeoutMs: WAIT,
+      })
+
+      // The same origin calling dev directly is cross-origin: that one the browser refuses, and dev
+      // says so. Its event is the only one: the proxied call above had none.
+      const direct = await fetch(`${ready.url}/endpoints/openai-chat`, {
+        method: 'POST',
+        headers: sent,
+        body,
+      })
+      expect(direct.status).toBe(200)
+      expect(direct.headers.get('access-control-allow-origin')).toBeNull()
+      // Its cors.refused follows its invocation.end (the event goes out once the answer is sent).
+      const refused = await until(
+        () => {
+          const ends = events.flatMap((event, index) => (event.type === 'invocation.end' ? [index] : []))
+          if (ends.length < 2) return undefined
+          return events.slice(ends[1]).find((event) => event.type === 'cors.refused')
+        },
+        dev.show,
+        { child: dev.child, name: 'dev', timeoutMs: WAIT },
+      )
+      expect(refused).toMatchObject({ trigger: 'openai-chat', origin: page.origin })
+      expect(events.filter((event) => event.type === 'cors.refused')).toEqual([refused])
+    },
+    T,
+  )
+})
