@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import type { ResultPromise } from 'execa'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { DevEvent } from '../../src/dev/session.js'
-import { createSandbox, startCli, type Sandbox } from '../helpers/cli.js'
+import { readFile, writeFile } from 'node:fs/promises'
+import { createSandbox, readyUrl, startCli, type Sandbox } from '../helpers/cli.js'
 import { endAll } from '../helpers/processes.js'
 import { until } from '../helpers/until.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
@@ -128,6 +129,76 @@ describe('the openai template behind a frontend dev server', () => {
       )
       expect(refused).toMatchObject({ trigger: 'openai-chat', origin: page.origin })
       expect(events.filter((event) => event.type === 'cors.refused')).toEqual([refused])
+    },
+    T,
+  )
+})
+
+describe("the project README's deploy step", () => {
+  it(
+    'deploys to `centrali serve` with the token it printed, after a missing token says where to find it',
+    async () => {
+      const created = await sandbox.run(['init', 'app', '--template', 'openai', '--yes'])
+      expect(created.exitCode, created.stderr).toBe(0)
+      const app = join(sandbox.dir, 'app')
+      expect(await readFile(join(app, 'README.md'), 'utf8')).toContain('centrali serve')
+      const stored = await sandbox.run(['secrets', 'set', 'OPENAI_API_KEY'], {
+        cwd: app,
+        input: 'sk-test-journey-123\n',
+      })
+      expect(stored.exitCode, stored.stderr).toBe(0)
+
+      const upstream = await startUpstream(() => ({ json: { id: 'chatcmpl-2' } }))
+      servers.push(upstream)
+      const serve = startCli(
+        [
+          'serve',
+          '--port',
+          '0',
+          '--data-dir',
+          join(sandbox.dir, 'runtime'),
+          '--map',
+          `api.openai.com=${upstream.origin}`,
+        ],
+        {
+          cwd: sandbox.dir,
+          env: { ...sandbox.env, CENTRALI_RUNTIME_TOKEN: undefined, CENTRALI_MASTER_KEY: undefined },
+        },
+      )
+      processes.push(serve.child)
+      const url = await until(() => readyUrl(serve.lines), serve.show, {
+        child: serve.child,
+        name: 'serve',
+        timeoutMs: WAIT,
+      })
+      const token = await until(() => /\b(crt_[\w-]+)/.exec(serve.stderr())?.[1], serve.show, {
+        child: serve.child,
+        name: 'serve',
+        timeoutMs: WAIT,
+      })
+      // The template's target is serve's default port; this one listens where it could.
+      const configPath = join(app, 'centrali.json')
+      await writeFile(configPath, (await readFile(configPath, 'utf8')).replace('http://127.0.0.1:8788', url))
+
+      const noToken = await sandbox.run(['deploy', '--yes'], { cwd: app, env: { CENTRALI_TOKEN: undefined } })
+      expect(noToken.exitCode).toBe(1)
+      expect(noToken.stderr).toContain('DEPLOY_TOKEN_MISSING')
+      expect(noToken.stderr).toContain('`centrali serve` prints once, on its first start')
+
+      const withToken = { cwd: app, env: { CENTRALI_TOKEN: token } }
+      const pushed = await sandbox.run(['secrets', 'push', '--yes'], withToken)
+      expect(pushed.exitCode, pushed.stderr).toBe(0)
+      const deployed = await sandbox.run(['deploy', '--yes'], withToken)
+      expect(deployed.exitCode, deployed.stderr).toBe(0)
+      expect(deployed.stdout).toContain(`${url}/endpoints/openai-chat`)
+
+      const answer = await fetch(`${url}/endpoints/openai-chat`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ payload: { messages: [{ role: 'user', content: 'Hi' }] } }),
+      })
+      expect(await answer.json()).toEqual({ success: true, data: { id: 'chatcmpl-2' } })
+      expect(upstream.requests.map((seen) => seen.authorization)).toEqual(['Bearer sk-test-journey-123'])
     },
     T,
   )
