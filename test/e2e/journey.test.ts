@@ -203,3 +203,25 @@ describe("the project README's deploy step", () => {
     T,
   )
 })
+
+describe('--help on an 80-column terminal', () => {
+  it.each(['dev', 'deploy', 'serve', 'secrets set'])(
+    '`%s --help` wraps its description once, to the terminal, not at each source line',
+    async (command) => {
+      const result = await sandbox.run([...command.split(' '), '--help'], { env: { OCLIF_COLUMNS: '80' } })
+      expect(result.exitCode, result.stderr).toBe(0)
+      const lines = result.stdout.split('\n')
+      const description = lines.slice(lines.indexOf('DESCRIPTION') + 1, lines.indexOf('EXAMPLES'))
+      expect(description.join(' ').length).toBeGreaterThan(100)
+      // Wrapped once, at the width: a line that another line of its paragraph follows ends there
+      // because the next word would not fit, never at a line break of the source.
+      const short = description.filter((line, index) => {
+        const next = (description[index + 1] ?? '').trim()
+        return line.trim() !== '' && next !== '' && line.length + 1 + next.split(' ')[0]!.length <= 80
+      })
+      expect(short).toEqual([])
+      expect(Math.max(...description.map((line) => line.length))).toBeLessThanOrEqual(80)
+    },
+    T,
+  )
+})
