@@ -1,11 +1,12 @@
+import { readFile, writeFile } from 'node:fs/promises'
 import { request as httpRequest, createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type { ResultPromise } from 'execa'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { DevEvent } from '../../src/dev/session.js'
-import { readFile, writeFile } from 'node:fs/promises'
-import { createSandbox, readyUrl, startCli, type Sandbox } from '../helpers/cli.js'
+import { launchChromium } from '../helpers/browser.js'
+import { ROOT, createSandbox, readyUrl, startCli, type Sandbox } from '../helpers/cli.js'
 import { endAll } from '../helpers/processes.js'
 import { until } from '../helpers/until.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
@@ -32,9 +33,18 @@ afterEach(async () => {
   await sandbox.cleanup()
 })
 
-/** A frontend dev server's proxy: forwards `/endpoints/*` to dev with every header, as Vite's does. */
-async function startPageProxy(target: string): Promise<{ origin: string }> {
+/**
+ * A frontend dev server: serves `page` at `/` and centrali/client at `/client.js`, and proxies
+ * everything else (`/endpoints/*`) to dev with every header, as Vite's proxy does.
+ */
+async function startPageProxy(target: string, page = ''): Promise<{ origin: string }> {
+  const clientJs = await readFile(join(ROOT, 'dist/client/index.js'), 'utf8')
   const server: Server = createServer((req, res) => {
+    if (req.url === '/' || req.url === '/client.js') {
+      res.writeHead(200, { 'content-type': req.url === '/' ? 'text/html' : 'text/javascript' })
+      res.end(req.url === '/' ? page : clientJs)
+      return
+    }
     const forward = httpRequest(
       new URL(req.url ?? '/', target),
       { method: req.method, headers: req.headers },
@@ -221,6 +231,67 @@ describe('--help on an 80-column terminal', () => {
       })
       expect(short).toEqual([])
       expect(Math.max(...description.map((line) => line.length))).toBeLessThanOrEqual(80)
+    },
+    T,
+  )
+})
+
+describe('centrali/client in Chromium, on a page whose origin the trigger does not list', () => {
+  it(
+    "names CORS and the origin to list when the browser hides a refused answer; through the page's own proxy it works",
+    async () => {
+      const created = await sandbox.run(['init', 'app', '--template', 'openai', '--yes'])
+      expect(created.exitCode, created.stderr).toBe(0)
+      const app = join(sandbox.dir, 'app')
+      const stored = await sandbox.run(['secrets', 'set', 'OPENAI_API_KEY'], {
+        cwd: app,
+        input: 'sk-test-journey-123\n',
+      })
+      expect(stored.exitCode, stored.stderr).toBe(0)
+      const upstream = await startUpstream(() => ({ json: { id: 'chatcmpl-3' } }))
+      servers.push(upstream)
+      const dev = startCli(['dev', '--port', '0', '--map', `api.openai.com=${upstream.origin}`], {
+        cwd: app,
+        env: sandbox.env,
+      })
+      processes.push(dev.child)
+      const devUrl = await until(() => readyUrl(dev.lines), dev.show, {
+        child: dev.child,
+        name: 'dev',
+        timeoutMs: WAIT,
+      })
+      const page = await startPageProxy(
+        devUrl,
+        `<!doctype html><script type="module">
+          import { createClient } from '/client.js'
+          window.call = async (url) => {
+            try {
+              return { result: await createClient({ url }).triggers.invokeEndpoint('openai-chat', {
+                payload: { messages: [{ role: 'user', content: 'Hi' }] },
+              }) }
+            } catch (error) {
+              return { code: error.code, status: error.status, message: error.message }
+            }
+          }
+        </script>`,
+      )
+
+      const browser = await launchChromium()
+      servers.push({ close: () => browser.close() })
+      const tab = await browser.newPage()
+      await tab.goto(`${page.origin}/`)
+      await tab.waitForFunction(() => 'call' in window)
+      const call = (url: string) =>
+        tab.evaluate(
+          (target) => (window as unknown as { call(url: string): Promise<unknown> }).call(target),
+          url,
+        )
+
+      // The template lists http://localhost:5173; this page is http://127.0.0.1:<port>.
+      const direct = (await call(devUrl)) as { code: string; status: number; message: string }
+      expect(direct).toMatchObject({ code: 'NETWORK_ERROR', status: 0 })
+      expect(direct.message).toContain(`cors.origins in centrali.json must list ${page.origin}`)
+      expect(await call('/')).toEqual({ result: { success: true, data: { id: 'chatcmpl-3' } } })
     },
     T,
   )
