@@ -280,10 +280,10 @@ describe('centrali/client in Chromium, on a page whose origin the trigger does n
       servers.push({ close: () => browser.close() })
       const tab = await browser.newPage()
       await tab.goto(`${page.origin}/`)
-      await tab.waitForFunction(() => 'call' in window)
+      await tab.waitForFunction(() => 'call' in globalThis)
       const call = (url: string) =>
         tab.evaluate(
-          (target) => (window as unknown as { call(url: string): Promise<unknown> }).call(target),
+          (target) => (globalThis as unknown as { call(url: string): Promise<unknown> }).call(target),
           url,
         )
 
