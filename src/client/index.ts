@@ -108,9 +108,13 @@ export function createClient(options: ClientOptions): CentraliClient {
       })
     } catch (error) {
       if (invokeOptions.signal?.aborted) throw error
-      throw new CentraliError('NETWORK_ERROR', `Could not reach ${base}: ${messageOf(error)}`, 0, undefined, {
-        cause: error,
-      })
+      throw new CentraliError(
+        'NETWORK_ERROR',
+        `Could not reach ${base}: ${messageOf(error)}${corsNote(base)}`,
+        0,
+        undefined,
+        { cause: error },
+      )
     }
     const { status } = response
     const requestId = response.headers.get('x-request-id') ?? undefined
@@ -201,6 +205,19 @@ function serverBase(url: string): string {
     )
   }
   return `${parsed.origin}${parsed.pathname.replace(/\/+$/, '')}`
+}
+
+/**
+ * In a browser, a call to another origin whose answer CORS refused fails exactly as one that found no
+ * server ("Failed to fetch"): the page's code cannot tell them apart, so the message names both.
+ */
+function corsNote(base: string): string {
+  const page = pageUrl()
+  if (page === undefined) return ''
+  const origin = new URL(page).origin
+  // An opaque origin ("null": a file: page) cannot be listed usefully.
+  if (origin === 'null' || origin === new URL(base).origin) return ''
+  return `. A browser reports a call to another origin that CORS refused the same way: the trigger's cors.origins in centrali.json must list ${origin} (centrali dev says why it refused)`
 }
 
 /** The page's URL in a browser; undefined elsewhere (Deno throws when it has no --location). */

@@ -1,5 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../cli/base-command.js'
+import { prose } from '../cli/help-text.js'
 import { confirmChange, requireConfirmation } from '../cli/confirm.js'
 import { confirmFlag, targetFlag } from '../cli/flags.js'
 import { createStepRunner } from '../cli/progress.js'
@@ -22,7 +23,8 @@ import { renderPlan, table } from '../deploy/plan.js'
 
 export default class Deploy extends BaseCommand {
   static override summary = 'Bundle every function and deploy them to a target as a new version.'
-  static override description = `Bundles each function (minified, with a source map), compares it with the version active on the
+  static override description =
+    prose(`Bundles each function (minified, with a source map), compares it with the version active on the
 target and prints the plan: functions new, changed (size before → after), unchanged or removed; trigger
 and domain changes; and whether the target holds each secret the triggers use. Then it uploads the
 version and activates it, and prints the version and each endpoint's URL. Secret values are never
@@ -34,7 +36,7 @@ CENTRALI_TOKEN). What is sent is also written to .centrali/deploy/<target>/ for 
 A "cloudflare" target builds one Workers ES module (worker.js) and a wrangler.jsonc in
 .centrali/deploy/<target>/, runs \`wrangler deploy\` with CLOUDFLARE_API_TOKEN from the environment,
 then \`wrangler secret bulk\` with the secrets the triggers use, sent over stdin. Install wrangler
-in the project first: npm i -D wrangler.`
+in the project first: npm i -D wrangler.`)
 
   static override examples = [
     '<%= config.bin %> deploy --dry-run',

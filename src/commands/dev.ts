@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../cli/base-command.js'
+import { prose } from '../cli/help-text.js'
 import { isLoopbackHost } from '../shared/loopback.js'
 import { colorEnabled, lineWriter, painter, printable } from '../cli/output.js'
 import { startDev, type DevEvent } from '../dev/session.js'
@@ -10,10 +11,11 @@ import { UsageError } from '../shared/errors.js'
 export default class Dev extends BaseCommand {
   static override summary =
     'Serve your endpoint triggers locally, rebuilt on every save, in the production sandbox.'
-  static override description = `Prints "Ready on http://127.0.0.1:<port>" and a curl line per endpoint, then one line per
+  static override description =
+    prose(`Prints "Ready on http://127.0.0.1:<port>" and a curl line per endpoint, then one line per
 invocation with its outbound calls and logs. Function files, the modules they import, centrali.json
 and the secrets store reload without a restart; a build or config error keeps the last good one
-serving. --json prints the same as NDJSON events. Ctrl-C lets running invocations finish (up to 5 s).`
+serving. --json prints the same as NDJSON events. Ctrl-C lets running invocations finish (up to 5 s).`)
 
   static override examples = [
     '<%= config.bin %> dev',

@@ -2,6 +2,7 @@ import { basename, resolve } from 'node:path'
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../cli/base-command.js'
+import { prose } from '../cli/help-text.js'
 import { ask, askTemplate, isInteractive, missingAnswersError } from '../cli/prompts.js'
 import {
   DEFAULT_PROJECT_NAME,
@@ -15,9 +16,10 @@ import { BUILTIN_TEMPLATES } from '../project/templates.js'
 
 export default class Init extends BaseCommand {
   static override summary = 'Create a project from a provider template.'
-  static override description = `Writes centrali.json, one function with its endpoint trigger, the types your editor needs
+  static override description =
+    prose(`Writes centrali.json, one function with its endpoint trigger, the types your editor needs
 (centrali-env.d.ts, tsconfig.json, the centrali.json JSON Schema), .gitignore and a README.
-Asks for what is missing on a terminal; elsewhere pass the flags, or --yes for the defaults.`
+Asks for what is missing on a terminal; elsewhere pass the flags, or --yes for the defaults.`)
 
   static override examples = [
     '<%= config.bin %> init',

@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../cli/base-command.js'
+import { prose } from '../cli/help-text.js'
 import { printable } from '../cli/output.js'
 import { readStdin } from '../cli/stdin.js'
 import {
@@ -15,9 +16,10 @@ import { UsageError, UserError } from '../shared/errors.js'
 
 export default class Invoke extends BaseCommand {
   static override summary = 'Run a trigger once, without a server, in the same sandbox as dev and production.'
-  static override description = `Builds the trigger's function, decrypts the secrets it needs, runs it with the payload and prints
+  static override description =
+    prose(`Builds the trigger's function, decrypts the secrets it needs, runs it with the payload and prints
 the result on stdout (JSON). Logs and outbound calls go to stderr. Exit 1 when the function fails,
-times out or makes a blocked call.`
+times out or makes a blocked call.`)
 
   static override examples = [
     `<%= config.bin %> invoke openai-chat --payload '{"messages":[{"role":"user","content":"Hi"}]}'`,

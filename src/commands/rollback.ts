@@ -1,5 +1,6 @@
 import * as Args from '@oclif/core/args'
 import { BaseCommand } from '../cli/base-command.js'
+import { prose } from '../cli/help-text.js'
 import { confirmChange, requireConfirmation } from '../cli/confirm.js'
 import { confirmFlag, targetFlag } from '../cli/flags.js'
 import { table } from '../deploy/plan.js'
@@ -7,9 +8,10 @@ import { executeRollback, planRollback, type RollbackResult } from '../deploy/ve
 
 export default class Rollback extends BaseCommand {
   static override summary = 'Activate an earlier version on a target.'
-  static override description = `Without a version, activates the one that was active before the current one, so a second
+  static override description =
+    prose(`Without a version, activates the one that was active before the current one, so a second
 rollback undoes the first. Versions are kept whole on the target, so this is instant; \`centrali versions\`
-lists them.`
+lists them.`)
 
   static override examples = [
     '<%= config.bin %> rollback',

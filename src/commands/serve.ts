@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../cli/base-command.js'
+import { prose } from '../cli/help-text.js'
 import { isLoopbackHost } from '../shared/loopback.js'
 import { lineWriter } from '../cli/output.js'
 import { parseMapFlags } from '../project/invoke.js'
@@ -8,12 +9,13 @@ import { DEFAULT_DATA_DIR, RUNTIME_PORT, startServe, type ServeEvent } from '../
 
 export default class Serve extends BaseCommand {
   static override summary = 'Run the self-hosted runtime that `centrali deploy` targets.'
-  static override description = `A production server: the endpoints of the active version over the same sandbox, allowlist
+  static override description =
+    prose(`A production server: the endpoints of the active version over the same sandbox, allowlist
 and limits as dev, and a token-authenticated deploy API (/v1) on the same port. Needs no project:
 versions, bundles, secrets (encrypted under the master key) and the token's hash live in the data
 dir. On the first start a random admin token is printed once; CENTRALI_RUNTIME_TOKEN sets it
 instead. One JSON line per invocation on stdout; GET /healthz and GET /metrics (Prometheus; needs
-the token unless the host is loopback). SIGTERM or Ctrl-C lets running invocations finish.`
+the token unless the host is loopback). SIGTERM or Ctrl-C lets running invocations finish.`)
 
   static override examples = [
     '<%= config.bin %> serve',

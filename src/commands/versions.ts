@@ -1,12 +1,14 @@
 import { BaseCommand } from '../cli/base-command.js'
+import { prose } from '../cli/help-text.js'
 import { targetFlag } from '../cli/flags.js'
 import { formatBytes, table } from '../deploy/plan.js'
 import { listVersions, type VersionsResult } from '../deploy/versions.js'
 
 export default class Versions extends BaseCommand {
   static override summary = 'List the versions deployed to a target, newest first, and which is active.'
-  static override description = `Each deploy creates a version (v1, v2, ...) on the target; one of them is active. Activate
-another with \`centrali rollback\`.`
+  static override description =
+    prose(`Each deploy creates a version (v1, v2, ...) on the target; one of them is active. Activate
+another with \`centrali rollback\`.`)
 
   static override examples = [
     '<%= config.bin %> versions',

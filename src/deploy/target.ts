@@ -104,7 +104,7 @@ export function resolveRuntimeTarget(
       'DEPLOY_TOKEN_MISSING',
       `No deploy token: the environment variable ${tokenEnv} is not set.`,
       {
-        hint: `Set ${tokenEnv} to the token of the runtime at ${url.origin}${target.tokenEnv === undefined ? ` (or name another variable in targets.${name}.tokenEnv)` : ''}.`,
+        hint: `Set ${tokenEnv} to the admin token of the runtime at ${url.origin}, which \`centrali serve\` prints once, on its first start${target.tokenEnv === undefined ? ` (or name another variable in targets.${name}.tokenEnv)` : ''}.`,
       },
     )
   }

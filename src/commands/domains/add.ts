@@ -1,14 +1,16 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../../cli/base-command.js'
+import { prose } from '../../cli/help-text.js'
 import { addDomains, type AddDomainsResult } from '../../project/domains.js'
 
 export default class DomainsAdd extends BaseCommand {
   static override summary = 'Allow functions to call these hosts.'
-  static override description = `Entries are host names, normalised to lowercase punycode: "api.openai.com", "*.stripe.com" (any
+  static override description =
+    prose(`Entries are host names, normalised to lowercase punycode: "api.openai.com", "*.stripe.com" (any
 subdomain, never stripe.com itself), "api.partner.io:8443" (no port means 443 only). A URL is reduced
 to its host. Refused: "*", "*.com", public suffixes, wildcards in the middle, localhost, and IP
-addresses unless --ip.`
+addresses unless --ip.`)
 
   static override examples = [
     '<%= config.bin %> domains add api.openai.com',

@@ -1,4 +1,5 @@
 import { BaseCommand } from '../../cli/base-command.js'
+import { prose } from '../../cli/help-text.js'
 import { confirmChange, requireConfirmation } from '../../cli/confirm.js'
 import { confirmFlag, targetFlag } from '../../cli/flags.js'
 import { createStepRunner } from '../../cli/progress.js'
@@ -7,9 +8,10 @@ import { setSecretCommand } from '../../project/secrets.js'
 
 export default class SecretsPush extends BaseCommand {
   static override summary = 'Send secrets from the local store to a deploy target.'
-  static override description = `Without names, sends every secret the triggers refer to that is set locally. Values are
+  static override description =
+    prose(`Without names, sends every secret the triggers refer to that is set locally. Values are
 decrypted only to be sent (over https, or plain http to this machine) and stored encrypted by the
-runtime; they are never printed. A deploy needs every secret its triggers use to be on the target.`
+runtime; they are never printed. A deploy needs every secret its triggers use to be on the target.`)
 
   static override examples = [
     '<%= config.bin %> secrets push',

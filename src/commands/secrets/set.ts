@@ -1,6 +1,7 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../../cli/base-command.js'
+import { prose } from '../../cli/help-text.js'
 import { ask, isInteractive, missingAnswersError } from '../../cli/prompts.js'
 import { readStdin } from '../../cli/stdin.js'
 import { setSecret, setSecretCommand, type SetSecretResult } from '../../project/secrets.js'
@@ -9,9 +10,10 @@ import { UsageError } from '../../shared/errors.js'
 
 export default class SecretsSet extends BaseCommand {
   static override summary = 'Store a secret, encrypted (AES-256-GCM), in .centrali/secrets.json.'
-  static override description = `The value comes from a hidden prompt on a terminal, from stdin, or from --value. It is never printed.
+  static override description =
+    prose(`The value comes from a hidden prompt on a terminal, from stdin, or from --value. It is never printed.
 The key lives outside the project: CENTRALI_SECRETS_KEY (base64, 32 bytes) or
-$XDG_CONFIG_HOME/centrali/secrets.key (created on first use, mode 0600).`
+$XDG_CONFIG_HOME/centrali/secrets.key (created on first use, mode 0600).`)
 
   static override examples = [
     '<%= config.bin %> secrets set OPENAI_API_KEY',

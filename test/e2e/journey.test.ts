@@ -1,0 +1,298 @@
+import { readFile, writeFile } from 'node:fs/promises'
+import { request as httpRequest, createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import type { ResultPromise } from 'execa'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { DevEvent } from '../../src/dev/session.js'
+import { launchChromium } from '../helpers/browser.js'
+import { ROOT, createSandbox, readyUrl, startCli, type Sandbox } from '../helpers/cli.js'
+import { endAll } from '../helpers/processes.js'
+import { until } from '../helpers/until.js'
+import { startUpstream, type Upstream } from '../helpers/upstream.js'
+
+/**
+ * The README's journey as a newcomer walks it: a project from a template, its secret set, `centrali
+ * dev` with the provider mapped to a local stand-in, and the page's calls, here through the common
+ * set-up where the frontend's dev server (Vite and the like) proxies `/endpoints` to dev.
+ */
+
+const T = 30_000
+const WAIT = 10_000
+
+let sandbox: Sandbox
+const processes: ResultPromise[] = []
+const servers: { close(): Promise<void> }[] = []
+
+beforeEach(async () => {
+  sandbox = await createSandbox()
+})
+
+afterEach(async () => {
+  await endAll(processes, servers)
+  await sandbox.cleanup()
+})
+
+/**
+ * A frontend dev server: serves `page` at `/` and centrali/client at `/client.js`, and proxies
+ * everything else (`/endpoints/*`) to dev with every header, as Vite's proxy does.
+ */
+async function startPageProxy(target: string, page = ''): Promise<{ origin: string }> {
+  const clientJs = await readFile(join(ROOT, 'dist/client/index.js'), 'utf8')
+  const server: Server = createServer((req, res) => {
+    if (req.url === '/' || req.url === '/client.js') {
+      res.writeHead(200, { 'content-type': req.url === '/' ? 'text/html' : 'text/javascript' })
+      res.end(req.url === '/' ? page : clientJs)
+      return
+    }
+    const forward = httpRequest(
+      new URL(req.url ?? '/', target),
+      { method: req.method, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers)
+        answer.pipe(res)
+      },
+    )
+    forward.on('error', () => {
+      res.writeHead(502)
+      res.end()
+    })
+    req.pipe(forward)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  servers.push({
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  })
+  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }
+}
+
+describe('the openai template behind a frontend dev server', () => {
+  it(
+    "does not warn that a browser will refuse a page's own same-origin call through its proxy",
+    async () => {
+      const created = await sandbox.run(['init', 'app', '--template', 'openai', '--yes'])
+      expect(created.exitCode, created.stderr).toBe(0)
+      const app = join(sandbox.dir, 'app')
+      const stored = await sandbox.run(['secrets', 'set', 'OPENAI_API_KEY'], {
+        cwd: app,
+        input: 'sk-test-journey-123\n',
+      })
+      expect(stored.exitCode, stored.stderr).toBe(0)
+
+      const upstream: Upstream = await startUpstream(() => ({ json: { id: 'chatcmpl-1' } }))
+      servers.push(upstream)
+      const events: DevEvent[] = []
+      const dev = startCli(['dev', '--port', '0', '--json', '--map', `api.openai.com=${upstream.origin}`], {
+        cwd: app,
+        env: sandbox.env,
+        onLine: (line) => events.push(JSON.parse(line) as DevEvent),
+      })
+      processes.push(dev.child)
+      const ready = await until(() => events.find((event) => event.type === 'ready'), dev.show, {
+        child: dev.child,
+        name: 'dev',
+        timeoutMs: WAIT,
+      })
+
+      // The page at 127.0.0.1:<proxy> is not among the template's cors.origins (localhost:5173), but
+      // it calls its own server, which forwards: the browser says same-origin and needs no CORS.
+      const page = await startPageProxy(ready.url)
+      const body = JSON.stringify({ payload: { messages: [{ role: 'user', content: 'Hi' }] } })
+      const sent = { 'content-type': 'application/json', origin: page.origin }
+      const proxied = await fetch(`${page.origin}/endpoints/openai-chat`, {
+        method: 'POST',
+        headers: { ...sent, 'sec-fetch-site': 'same-origin' },
+        body,
+      })
+      expect(proxied.status).toBe(200)
+      expect(await proxied.json()).toEqual({ success: true, data: { id: 'chatcmpl-1' } })
+      expect(upstream.requests).toHaveLength(1)
+      expect(upstream.requests[0]!.authorization).toBe('Bearer sk-test-journey-123')
+      await until(() => events.find((event) => event.type === 'invocation.end'), dev.show, {
+        child: dev.child,
+        name: 'dev',
+        timeoutMs: WAIT,
+      })
+
+      // The same origin calling dev directly is cross-origin: that one the browser refuses, and dev
+      // says so. Its event is the only one: the proxied call above had none.
+      const direct = await fetch(`${ready.url}/endpoints/openai-chat`, {
+        method: 'POST',
+        headers: sent,
+        body,
+      })
+      expect(direct.status).toBe(200)
+      expect(direct.headers.get('access-control-allow-origin')).toBeNull()
+      // Its cors.refused follows its invocation.end (the event goes out once the answer is sent).
+      const refused = await until(
+        () => {
+          const ends = events.flatMap((event, index) => (event.type === 'invocation.end' ? [index] : []))
+          if (ends.length < 2) return undefined
+          return events.slice(ends[1]).find((event) => event.type === 'cors.refused')
+        },
+        dev.show,
+        { child: dev.child, name: 'dev', timeoutMs: WAIT },
+      )
+      expect(refused).toMatchObject({ trigger: 'openai-chat', origin: page.origin })
+      expect(events.filter((event) => event.type === 'cors.refused')).toEqual([refused])
+    },
+    T,
+  )
+})
+
+describe("the project README's deploy step", () => {
+  it(
+    'deploys to `centrali serve` with the token it printed, after a missing token says where to find it',
+    async () => {
+      const created = await sandbox.run(['init', 'app', '--template', 'openai', '--yes'])
+      expect(created.exitCode, created.stderr).toBe(0)
+      const app = join(sandbox.dir, 'app')
+      expect(await readFile(join(app, 'README.md'), 'utf8')).toContain('centrali serve')
+      const stored = await sandbox.run(['secrets', 'set', 'OPENAI_API_KEY'], {
+        cwd: app,
+        input: 'sk-test-journey-123\n',
+      })
+      expect(stored.exitCode, stored.stderr).toBe(0)
+
+      const upstream = await startUpstream(() => ({ json: { id: 'chatcmpl-2' } }))
+      servers.push(upstream)
+      const serve = startCli(
+        [
+          'serve',
+          '--port',
+          '0',
+          '--data-dir',
+          join(sandbox.dir, 'runtime'),
+          '--map',
+          `api.openai.com=${upstream.origin}`,
+        ],
+        {
+          cwd: sandbox.dir,
+          env: { ...sandbox.env, CENTRALI_RUNTIME_TOKEN: undefined, CENTRALI_MASTER_KEY: undefined },
+        },
+      )
+      processes.push(serve.child)
+      const url = await until(() => readyUrl(serve.lines), serve.show, {
+        child: serve.child,
+        name: 'serve',
+        timeoutMs: WAIT,
+      })
+      const token = await until(() => /\b(crt_[\w-]+)/.exec(serve.stderr())?.[1], serve.show, {
+        child: serve.child,
+        name: 'serve',
+        timeoutMs: WAIT,
+      })
+      // The template's target is serve's default port; this one listens where it could.
+      const configPath = join(app, 'centrali.json')
+      await writeFile(configPath, (await readFile(configPath, 'utf8')).replace('http://127.0.0.1:8788', url))
+
+      const noToken = await sandbox.run(['deploy', '--yes'], { cwd: app, env: { CENTRALI_TOKEN: undefined } })
+      expect(noToken.exitCode).toBe(1)
+      expect(noToken.stderr).toContain('DEPLOY_TOKEN_MISSING')
+      expect(noToken.stderr).toContain('`centrali serve` prints once, on its first start')
+
+      const withToken = { cwd: app, env: { CENTRALI_TOKEN: token } }
+      const pushed = await sandbox.run(['secrets', 'push', '--yes'], withToken)
+      expect(pushed.exitCode, pushed.stderr).toBe(0)
+      const deployed = await sandbox.run(['deploy', '--yes'], withToken)
+      expect(deployed.exitCode, deployed.stderr).toBe(0)
+      expect(deployed.stdout).toContain(`${url}/endpoints/openai-chat`)
+
+      const answer = await fetch(`${url}/endpoints/openai-chat`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ payload: { messages: [{ role: 'user', content: 'Hi' }] } }),
+      })
+      expect(await answer.json()).toEqual({ success: true, data: { id: 'chatcmpl-2' } })
+      expect(upstream.requests.map((seen) => seen.authorization)).toEqual(['Bearer sk-test-journey-123'])
+    },
+    T,
+  )
+})
+
+describe('--help on an 80-column terminal', () => {
+  it.each(['dev', 'deploy', 'serve', 'secrets set'])(
+    '`%s --help` wraps its description once, to the terminal, not at each source line',
+    async (command) => {
+      const result = await sandbox.run([...command.split(' '), '--help'], { env: { OCLIF_COLUMNS: '80' } })
+      expect(result.exitCode, result.stderr).toBe(0)
+      const lines = result.stdout.split('\n')
+      const description = lines.slice(lines.indexOf('DESCRIPTION') + 1, lines.indexOf('EXAMPLES'))
+      expect(description.join(' ').length).toBeGreaterThan(100)
+      // Wrapped once, at the width: a line that another line of its paragraph follows ends there
+      // because the next word would not fit, never at a line break of the source.
+      const short = description.filter((line, index) => {
+        const next = (description[index + 1] ?? '').trim()
+        return line.trim() !== '' && next !== '' && line.length + 1 + next.split(' ')[0]!.length <= 80
+      })
+      expect(short).toEqual([])
+      expect(Math.max(...description.map((line) => line.length))).toBeLessThanOrEqual(80)
+    },
+    T,
+  )
+})
+
+describe('centrali/client in Chromium, on a page whose origin the trigger does not list', () => {
+  it(
+    "names CORS and the origin to list when the browser hides a refused answer; through the page's own proxy it works",
+    async () => {
+      const created = await sandbox.run(['init', 'app', '--template', 'openai', '--yes'])
+      expect(created.exitCode, created.stderr).toBe(0)
+      const app = join(sandbox.dir, 'app')
+      const stored = await sandbox.run(['secrets', 'set', 'OPENAI_API_KEY'], {
+        cwd: app,
+        input: 'sk-test-journey-123\n',
+      })
+      expect(stored.exitCode, stored.stderr).toBe(0)
+      const upstream = await startUpstream(() => ({ json: { id: 'chatcmpl-3' } }))
+      servers.push(upstream)
+      const dev = startCli(['dev', '--port', '0', '--map', `api.openai.com=${upstream.origin}`], {
+        cwd: app,
+        env: sandbox.env,
+      })
+      processes.push(dev.child)
+      const devUrl = await until(() => readyUrl(dev.lines), dev.show, {
+        child: dev.child,
+        name: 'dev',
+        timeoutMs: WAIT,
+      })
+      const page = await startPageProxy(
+        devUrl,
+        `<!doctype html><script type="module">
+          import { createClient } from '/client.js'
+          window.call = async (url) => {
+            try {
+              return { result: await createClient({ url }).triggers.invokeEndpoint('openai-chat', {
+                payload: { messages: [{ role: 'user', content: 'Hi' }] },
+              }) }
+            } catch (error) {
+              return { code: error.code, status: error.status, message: error.message }
+            }
+          }
+        </script>`,
+      )
+
+      const browser = await launchChromium()
+      servers.push({ close: () => browser.close() })
+      const tab = await browser.newPage()
+      await tab.goto(`${page.origin}/`)
+      await tab.waitForFunction(() => 'call' in globalThis)
+      const call = (url: string) =>
+        tab.evaluate(
+          (target) => (globalThis as unknown as { call(url: string): Promise<unknown> }).call(target),
+          url,
+        )
+
+      // The template lists http://localhost:5173; this page is http://127.0.0.1:<port>.
+      const direct = (await call(devUrl)) as { code: string; status: number; message: string }
+      expect(direct).toMatchObject({ code: 'NETWORK_ERROR', status: 0 })
+      expect(direct.message).toContain(`cors.origins in centrali.json must list ${page.origin}`)
+      expect(await call('/')).toEqual({ result: { success: true, data: { id: 'chatcmpl-3' } } })
+    },
+    T,
+  )
+})
