@@ -2,8 +2,9 @@
  * {{functionName}}: forwards `{ path, body, method? }` to the API at the `baseUrl` trigger param,
  * adding `Authorization: Bearer <apiKey>`. The token never leaves the server.
  *
- * Trigger params: `apiKey` (secret), `baseUrl` such as "https://api.example.com".
- * Add the API's host to centrali.json "domains" (`centrali domains add api.example.com`).
+ * Trigger params: `apiKey` (secret), `baseUrl`: the API's URL, such as "https://<api host>/v1".
+ * Add the API's host to centrali.json "domains" (`centrali domains add <api host>`).
+ * (No real host is written here: `centrali domains list` reads https URLs in this file as calls.)
  */
 
 interface ProxyPayload {
@@ -22,7 +23,7 @@ export async function run() {
   }
   const baseUrl = String(triggerParams.baseUrl ?? '').replace(/\/+$/, '')
   if (!URL.canParse(baseUrl)) {
-    return { success: false, error: 'baseUrl trigger param must be a URL such as "https://api.example.com"' }
+    return { success: false, error: 'baseUrl trigger param must be a URL such as "https://<api host>/v1"' }
   }
 
   const {

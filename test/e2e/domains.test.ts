@@ -146,6 +146,21 @@ describe('centrali domains', () => {
     expect(human.stderr).toContain('centrali domains add hooks.partner.io')
   })
 
+  it("the generic template pointed at one's own API: list names no host its comments or messages mention", async () => {
+    expect((await sandbox.run(['init', 'mine', '--template', 'generic', '--yes'])).exitCode).toBe(0)
+    const project = join(sandbox.dir, 'mine')
+    const file = join(project, 'centrali.json')
+    const text = (await readFile(file, 'utf8')).replace('"https://api.example.com"', '"https://api.mine.dev"')
+    await writeFile(file, text)
+    expect((await sandbox.run(['domains', 'remove', 'api.example.com'], { cwd: project })).exitCode).toBe(0)
+    expect((await sandbox.run(['domains', 'add', 'api.mine.dev'], { cwd: project })).exitCode).toBe(0)
+    const result = await sandbox.run(['domains', 'list', '--json'], { cwd: project })
+    expect(result.json()).toMatchObject({
+      domains: [{ domain: 'api.mine.dev', functions: ['api-proxy'] }],
+      notAllowed: [],
+    })
+  })
+
   it('remove takes the entry out, keeps the rest of the file, and refuses unknown entries', async () => {
     await sandbox.run(['domains', 'add', 'api.stripe.com'], { cwd: app })
     const removed = await sandbox.run(['domains', 'remove', 'API.STRIPE.COM', '--json'], { cwd: app })
