@@ -4,9 +4,9 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type { ResultPromise } from 'execa'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { DevEvent } from '../../src/dev/session.js'
 import { launchChromium } from '../helpers/browser.js'
 import { ROOT, createSandbox, readyUrl, startCli, type Sandbox } from '../helpers/cli.js'
+import { readDevEvents } from '../helpers/dev-events.js'
 import { endAll } from '../helpers/processes.js'
 import { until } from '../helpers/until.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
@@ -85,18 +85,13 @@ describe('the openai template behind a frontend dev server', () => {
 
       const upstream: Upstream = await startUpstream(() => ({ json: { id: 'chatcmpl-1' } }))
       servers.push(upstream)
-      const events: DevEvent[] = []
       const dev = startCli(['dev', '--port', '0', '--json', '--map', `api.openai.com=${upstream.origin}`], {
         cwd: app,
         env: sandbox.env,
-        onLine: (line) => events.push(JSON.parse(line) as DevEvent),
       })
       processes.push(dev.child)
-      const ready = await until(() => events.find((event) => event.type === 'ready'), dev.show, {
-        child: dev.child,
-        name: 'dev',
-        timeoutMs: WAIT,
-      })
+      const devEvents = readDevEvents(dev, WAIT)
+      const ready = await devEvents.next('ready')
 
       // The page at 127.0.0.1:<proxy> is not among the template's cors.origins (localhost:5173), but
       // it calls its own server, which forwards: the browser says same-origin and needs no CORS.
@@ -112,11 +107,10 @@ describe('the openai template behind a frontend dev server', () => {
       expect(await proxied.json()).toEqual({ success: true, data: { id: 'chatcmpl-1' } })
       expect(upstream.requests).toHaveLength(1)
       expect(upstream.requests[0]!.authorization).toBe('Bearer sk-test-journey-123')
-      await until(() => events.find((event) => event.type === 'invocation.end'), dev.show, {
-        child: dev.child,
-        name: 'dev',
-        timeoutMs: WAIT,
-      })
+      await devEvents.next(
+        'invocation.end',
+        (event) => event.requestId === proxied.headers.get('x-request-id'),
+      )
 
       // The same origin calling dev directly is cross-origin: that one the browser refuses, and dev
       // says so. Its event is the only one: the proxied call above had none.
@@ -128,17 +122,13 @@ describe('the openai template behind a frontend dev server', () => {
       expect(direct.status).toBe(200)
       expect(direct.headers.get('access-control-allow-origin')).toBeNull()
       // Its cors.refused follows its invocation.end (the event goes out once the answer is sent).
-      const refused = await until(
-        () => {
-          const ends = events.flatMap((event, index) => (event.type === 'invocation.end' ? [index] : []))
-          if (ends.length < 2) return undefined
-          return events.slice(ends[1]).find((event) => event.type === 'cors.refused')
-        },
-        dev.show,
-        { child: dev.child, name: 'dev', timeoutMs: WAIT },
+      const directEnd = await devEvents.next(
+        'invocation.end',
+        (event) => event.requestId === direct.headers.get('x-request-id'),
       )
+      const refused = await devEvents.next('cors.refused', () => true, devEvents.events.indexOf(directEnd))
       expect(refused).toMatchObject({ trigger: 'openai-chat', origin: page.origin })
-      expect(events.filter((event) => event.type === 'cors.refused')).toEqual([refused])
+      expect(devEvents.events.filter((event) => event.type === 'cors.refused')).toEqual([refused])
     },
     T,
   )
