@@ -70,21 +70,29 @@ async function startPageProxy(target: string, page = ''): Promise<{ origin: stri
   return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }
 }
 
+/**
+ * A project from the openai template with its key set, and a stand-in for api.openai.com that
+ * answers `{ id }`.
+ */
+async function openaiProject(id: string): Promise<{ app: string; upstream: Upstream }> {
+  const created = await sandbox.run(['init', 'app', '--template', 'openai', '--yes'])
+  expect(created.exitCode, created.stderr).toBe(0)
+  const app = join(sandbox.dir, 'app')
+  const stored = await sandbox.run(['secrets', 'set', 'OPENAI_API_KEY'], {
+    cwd: app,
+    input: 'sk-test-journey-123\n',
+  })
+  expect(stored.exitCode, stored.stderr).toBe(0)
+  const upstream = await startUpstream(() => ({ json: { id } }))
+  servers.push(upstream)
+  return { app, upstream }
+}
+
 describe('the openai template behind a frontend dev server', () => {
   it(
     "does not warn that a browser will refuse a page's own same-origin call through its proxy",
     async () => {
-      const created = await sandbox.run(['init', 'app', '--template', 'openai', '--yes'])
-      expect(created.exitCode, created.stderr).toBe(0)
-      const app = join(sandbox.dir, 'app')
-      const stored = await sandbox.run(['secrets', 'set', 'OPENAI_API_KEY'], {
-        cwd: app,
-        input: 'sk-test-journey-123\n',
-      })
-      expect(stored.exitCode, stored.stderr).toBe(0)
-
-      const upstream: Upstream = await startUpstream(() => ({ json: { id: 'chatcmpl-1' } }))
-      servers.push(upstream)
+      const { app, upstream } = await openaiProject('chatcmpl-1')
       const dev = startCli(['dev', '--port', '0', '--json', '--map', `api.openai.com=${upstream.origin}`], {
         cwd: app,
         env: sandbox.env,
@@ -230,16 +238,7 @@ describe('centrali/client in Chromium, on a page whose origin the trigger does n
   it(
     "names CORS and the origin to list when the browser hides a refused answer; through the page's own proxy it works",
     async () => {
-      const created = await sandbox.run(['init', 'app', '--template', 'openai', '--yes'])
-      expect(created.exitCode, created.stderr).toBe(0)
-      const app = join(sandbox.dir, 'app')
-      const stored = await sandbox.run(['secrets', 'set', 'OPENAI_API_KEY'], {
-        cwd: app,
-        input: 'sk-test-journey-123\n',
-      })
-      expect(stored.exitCode, stored.stderr).toBe(0)
-      const upstream = await startUpstream(() => ({ json: { id: 'chatcmpl-3' } }))
-      servers.push(upstream)
+      const { app, upstream } = await openaiProject('chatcmpl-3')
       const dev = startCli(['dev', '--port', '0', '--map', `api.openai.com=${upstream.origin}`], {
         cwd: app,
         env: sandbox.env,
