@@ -206,10 +206,18 @@ async function missingEntry(entry: EntrySource, options: BuildOptions): Promise<
  */
 async function declaresRun(entry: EntrySource): Promise<boolean> {
   if (entry.text === undefined || (entry.loader !== 'ts' && entry.loader !== 'tsx')) return true
+  // A rebuild for an imported module's save reads the same entry: its verdict stands.
+  if (entry.runChecked?.text === entry.text) return entry.runChecked.declared
+  const declared = await transformKeepsRun(entry.text, entry.loader)
+  entry.runChecked = { text: entry.text, declared }
+  return declared
+}
+
+async function transformKeepsRun(text: string, loader: 'ts' | 'tsx'): Promise<boolean> {
   const esbuild = await import('esbuild')
   try {
-    const { code } = await esbuild.transform(`${entry.text}\n;export { run as ${RUN_EXPORT} };\n`, {
-      loader: entry.loader,
+    const { code } = await esbuild.transform(`${text}\n;export { run as ${RUN_EXPORT} };\n`, {
+      loader,
       format: 'esm',
       logLevel: 'silent',
     })
@@ -335,6 +343,8 @@ interface EntrySource {
   path: string
   text?: string
   loader?: Loader
+  /** The last text `declaresRun` looked at, and what it found. */
+  runChecked?: { text: string; declared: boolean }
 }
 
 function entrySource(options: BuildOptions): EntrySource {

@@ -226,7 +226,8 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     const cors = decideCors(corsPolicy, origin, preflight)
     if (cors.allowed !== undefined)
       for (const [name, value] of Object.entries(cors.headers)) response.setHeader(name, value)
-    const fetchSite = headerValue(request.headers['sec-fetch-site'])
+    // Where a refused browser request came from; read only then (every request passes here).
+    const fetchSite = cors.allowed === false ? headerValue(request.headers['sec-fetch-site']) : undefined
     // A page that has the endpoint at its own origin (behind its dev server's proxy, as Vite's
     // `server.proxy` puts it) needs no CORS, and its browser refuses nothing: nothing to say.
     if (cors.allowed === false && route && fetchSite !== 'same-origin') {
