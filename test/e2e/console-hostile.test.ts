@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { launchChromium } from '../helpers/browser.js'
 import { createSandbox, startCli, type Sandbox } from '../helpers/cli.js'
 import { readDevEvents, type DevEvents } from '../helpers/dev-events.js'
+import { stopGracefully } from '../helpers/processes.js'
 
 /**
  * The dev console attacked through everything a caller, a function or a cloned project controls
@@ -105,12 +106,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await browser?.close()
-  if (dev !== undefined && dev.exitCode === null && dev.signalCode === null) {
-    dev.kill('SIGTERM')
-    const killer = setTimeout(() => dev.kill('SIGKILL'), 8000)
-    await dev.catch(() => undefined)
-    clearTimeout(killer)
-  }
+  await stopGracefully(dev)
   await sandbox?.cleanup()
 })
 

@@ -6,10 +6,10 @@ import { execa, type ResultPromise } from 'execa'
 import { parse as parseJsonc } from 'jsonc-parser'
 import { type Browser, type BrowserContext, type Page, type Response } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { DevEvent } from '../../src/dev/session.js'
 import { launchChromium } from '../helpers/browser.js'
 import { CLI, ROOT, createSandbox, startCli, type Sandbox } from '../helpers/cli.js'
-import { until } from '../helpers/until.js'
+import { readDevEvents, type DevEvents } from '../helpers/dev-events.js'
+import { stopGracefully } from '../helpers/processes.js'
 
 /**
  * The dev console (`/_console` on `centrali dev`) in real headless Chromium: the built CLI runs
@@ -24,8 +24,6 @@ const WAIT = 15_000
 const SECRET = 'sk-console-SECRET-value-4242'
 const BLOCKED_HOST = 'api.blocked.test'
 const ARTIFACTS = join(ROOT, 'test-artifacts')
-
-type EventOf<K extends DevEvent['type']> = Extract<DevEvent, { type: K }>
 
 const CONFIG = `{
   // The console test project: these comments must survive an edit made from the console.
@@ -78,31 +76,14 @@ const upstreamSeen: Seen[] = []
 let dev: ResultPromise
 let browser: Browser
 const contexts: BrowserContext[] = []
-const events: DevEvent[] = []
+/** dev's NDJSON events. */
+let devEvents: DevEvents
 const badLines: string[] = []
-/** What dev has written to stderr so far. */
-let devStderr = () => ''
 let devUrl = ''
 let consoleUrl = ''
 let origin = ''
 let port = 0
 let token = ''
-
-/** The first event of `type` matching `match`, from index `since` on. */
-function next<K extends DevEvent['type']>(
-  type: K,
-  match: (event: EventOf<K>) => boolean = () => true,
-  since = 0,
-): Promise<EventOf<K>> {
-  return until(
-    () =>
-      events
-        .slice(since)
-        .find((event): event is EventOf<K> => event.type === type && match(event as EventOf<K>)),
-    () => `no ${type} event in ${JSON.stringify(events.map((event) => event.type))}\nstderr:\n${devStderr()}`,
-    { child: dev, name: 'dev', timeoutMs: WAIT },
-  )
-}
 
 beforeAll(async () => {
   sandbox = await createSandbox()
@@ -126,18 +107,11 @@ beforeAll(async () => {
   const started = startCli(['dev', '--port', '0', '--json', '--map', `${BLOCKED_HOST}=${upstreamOrigin}`], {
     cwd: app,
     env: sandbox.env,
-    onLine: (line) => {
-      try {
-        events.push(JSON.parse(line) as DevEvent)
-      } catch {
-        badLines.push(line)
-      }
-    },
   })
   dev = started.child
-  devStderr = started.stderr
+  devEvents = readDevEvents(started, WAIT, (line) => badLines.push(line))
 
-  const ready = await next('ready')
+  const ready = await devEvents.next('ready')
   devUrl = ready.url
   consoleUrl = ready.console
   const parsed = new URL(consoleUrl)
@@ -158,12 +132,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await browser?.close()
-  if (dev !== undefined && dev.exitCode === null && dev.signalCode === null) {
-    dev.kill('SIGTERM')
-    const killer = setTimeout(() => dev.kill('SIGKILL'), 8000)
-    await dev.catch(() => undefined)
-    clearTimeout(killer)
-  }
+  await stopGracefully(dev)
   await new Promise<void>((resolve) => {
     if (!upstream) return resolve()
     upstream.closeAllConnections()
@@ -218,7 +187,7 @@ async function requestIdOf(card: ReturnType<Page['locator']>, status: number): P
   const id = (await card.getAttribute('id')) ?? ''
   expect(id).toMatch(/^inv-[0-9a-f-]{36}$/)
   const requestId = id.slice('inv-'.length)
-  const end = await next('invocation.end', (event) => event.requestId === requestId)
+  const end = await devEvents.next('invocation.end', (event) => event.requestId === requestId)
   expect(end.status).toBe(status)
   return requestId
 }
@@ -337,7 +306,7 @@ describe('the dev console in Chromium against centrali dev', () => {
       expect(functionsText).toContain('functions/fetcher.js')
 
       // A payload that is not JSON is refused on the page, and nothing runs.
-      const before = events.length
+      const before = devEvents.mark()
       await page.locator('#invoke-trigger option[value="echo"]').waitFor({ state: 'attached' })
       await page.selectOption('#invoke-trigger', 'echo')
       await page.fill('#invoke-payload', '{not json')
@@ -357,7 +326,7 @@ describe('the dev console in Chromium against centrali dev', () => {
       const mouseId = await requestIdOf(byMouse, 200)
       // One invocation since the bad payload: this one.
       expect(
-        events
+        devEvents.events
           .slice(before)
           .filter((event) => event.type === 'invocation.start')
           .map((event) => event.requestId),
@@ -380,7 +349,8 @@ describe('the dev console in Chromium against centrali dev', () => {
       )
       // The invocations are real ones: the dev process reported them like any other.
       expect(
-        events.filter((event) => event.type === 'invocation.end' && event.trigger === 'echo').length,
+        devEvents.events.filter((event) => event.type === 'invocation.end' && event.trigger === 'echo')
+          .length,
       ).toBeGreaterThanOrEqual(2)
 
       // The secret's value is nowhere in what the page holds or received.
@@ -437,7 +407,7 @@ describe('the dev console in Chromium against centrali dev', () => {
       expect(upstreamSeen.length).toBe(seenBefore)
       await blockedCard.screenshot({ path: join(ARTIFACTS, 'console-blocked.png') })
 
-      const since = events.length
+      const since = devEvents.mark()
       const allowed = page.waitForResponse((response) => response.url().endsWith('/_console/api/domains'))
       await allow.click()
       expect((await allowed).status()).toBe(200)
@@ -452,7 +422,7 @@ describe('the dev console in Chromium against centrali dev', () => {
       // The blocked card's button has done its work: it says so instead of offering it again.
       await blockedCard.locator('.tag.good', { hasText: 'allowed now' }).waitFor()
       expect(await blockedCard.locator('button.allow').count()).toBe(0)
-      await next('reload', (event) => event.what === 'config', since)
+      await devEvents.next('reload', (event) => event.what === 'config', since)
 
       // centrali.json on disk: the host appended, everything else (comments included) intact.
       const configAfter = await readFile(configPath, 'utf8')
@@ -558,7 +528,7 @@ describe('the dev console in Chromium against centrali dev', () => {
       })
       expect(foreignOrigin.status).toBe(403)
       expect(codeOf(foreignOrigin)).toBe('CONSOLE_ORIGIN_REFUSED')
-      const since = events.length
+      const since = devEvents.mark()
       const foreignInvoke = await raw(
         'POST',
         '/_console/api/invoke',
@@ -595,7 +565,7 @@ describe('the dev console in Chromium against centrali dev', () => {
       const stateAfter = await raw('GET', '/_console/api/state', auth)
       expect((stateAfter.body as { domains: string[] }).domains).not.toContain('api.sneaky.test')
       expect(
-        events
+        devEvents.events
           .slice(since)
           .filter((event) => event.type === 'invocation.start' || event.type === 'reload')
           .map((event) => event.type),

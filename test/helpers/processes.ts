@@ -20,3 +20,15 @@ export async function endAll(
   await Promise.all(servers.map((server) => server.close()))
   servers.length = 0
 }
+
+/**
+ * Stops a process shared by a whole file as a user would (SIGTERM), and kills it if it has not
+ * exited 8 s later.
+ */
+export async function stopGracefully(child: ResultPromise | undefined): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+  child.kill('SIGTERM')
+  const killer = setTimeout(() => child.kill('SIGKILL'), 8000)
+  await child.catch(() => undefined)
+  clearTimeout(killer)
+}
