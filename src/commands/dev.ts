@@ -4,7 +4,7 @@ import { BaseCommand } from '../cli/base-command.js'
 import { prose } from '../cli/help-text.js'
 import { isLoopbackHost } from '../shared/loopback.js'
 import { colorEnabled, lineWriter, painter, printable } from '../cli/output.js'
-import { startDev, type DevEvent } from '../dev/session.js'
+import { startDev, type DevEndpoint, type DevEvent } from '../dev/session.js'
 import { parseMapFlags } from '../project/invoke.js'
 import { UsageError } from '../shared/errors.js'
 
@@ -110,13 +110,19 @@ function humanRenderer(out: (line: string) => void): (event: DevEvent) => void {
   // only once centrali.json has changed.
   let refusalsShown = new Set<string>()
   const clock = (at: number) => new Date(at).toTimeString().slice(0, 8)
+  // A control character in an example payload is only ever inside a JSON string, where printable's
+  // \u escape means the same character: the line stays ready to paste.
+  const endpointLine = (endpoint: DevEndpoint) =>
+    `  ${paint('bold', endpoint.trigger)}  ${paint('dim', printable(endpoint.curl))}`
   return (event) => {
     switch (event.type) {
       case 'ready':
         out(`Ready on ${event.url}`)
         out(`  ${paint('bold', 'console')}  ${event.console}`)
-        for (const endpoint of event.endpoints)
-          out(`  ${paint('bold', endpoint.trigger)}  ${paint('dim', endpoint.curl)}`)
+        for (const endpoint of event.endpoints) out(endpointLine(endpoint))
+        return
+      case 'endpoint':
+        out(endpointLine(event))
         return
       case 'log':
         add(

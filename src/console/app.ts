@@ -3,11 +3,13 @@
  * invocations, from `centrali dev` over server-sent events. Plain DOM, no framework: it is bundled
  * into one HTML file the CLI serves, and must stay a few tens of KB.
  */
+import { endpointCurl } from '../shared/curl.js'
 import {
   CONSOLE_PATH,
   CONSOLE_TOKEN_HEADER,
   type ConsoleEvent,
   type ConsoleState,
+  type ConsoleTrigger,
   type InvocationRecord,
 } from './types.js'
 
@@ -97,7 +99,7 @@ function renderProject(): void {
               ),
             ]),
           ),
-          h('code', { class: 'curl' }, curlFor(trigger.name)),
+          h('code', { class: 'curl' }, curlFor(trigger)),
         ),
       ),
     )
@@ -142,6 +144,7 @@ function renderProject(): void {
     ...current.triggers.map((trigger) => h('option', { value: trigger.name }, trigger.name)),
   )
   if (current.triggers.some((trigger) => trigger.name === chosen)) select.value = chosen
+  fillExamplePayload()
   // A host allowed since its call was blocked: its button has done its work.
   for (const button of document.querySelectorAll<HTMLButtonElement>('button.allow')) {
     if (current.domains.includes(button.dataset.host ?? ''))
@@ -158,8 +161,21 @@ function secretBadge(name: string): HTMLElement {
   )
 }
 
-function curlFor(trigger: string): string {
-  return `curl -s ${state?.url ?? ''}/endpoints/${trigger} -H 'content-type: application/json' -d '{"payload":{}}'`
+function curlFor(trigger: ConsoleTrigger): string {
+  return endpointCurl(state?.url ?? '', trigger.name, trigger.examplePayload)
+}
+
+/** The payload text the page itself last put in the form: a text the user typed is never replaced. */
+let filledPayload = '{}'
+
+/** Puts the chosen trigger's example payload in the form, unless the user has written their own. */
+function fillExamplePayload(): void {
+  const textarea = document.getElementById('invoke-payload') as HTMLTextAreaElement
+  if (textarea.value.trim() !== '' && textarea.value !== filledPayload) return
+  const chosen = (document.getElementById('invoke-trigger') as HTMLSelectElement).value
+  const example = state?.triggers.find((trigger) => trigger.name === chosen)?.examplePayload
+  filledPayload = JSON.stringify(example ?? {}, null, 2)
+  textarea.value = filledPayload
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -273,6 +289,7 @@ async function allowDomain(host: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Wiring
 
+document.getElementById('invoke-trigger')!.addEventListener('change', fillExamplePayload)
 document.getElementById('invoke-form')!.addEventListener('submit', (event) => {
   event.preventDefault()
   const trigger = (document.getElementById('invoke-trigger') as HTMLSelectElement).value

@@ -23,6 +23,8 @@ export interface ConsoleTrigger {
   memoryMb: number
   params: { name: string; value?: string | number | boolean | null; secret?: string }[]
   cors?: { origins: string[]; headers?: string[]; credentials?: boolean; maxAgeSeconds?: number }
+  /** The trigger's `examplePayload`: the curl and the invoke form start from it. */
+  examplePayload?: unknown
 }
 
 export interface ConsoleCall {

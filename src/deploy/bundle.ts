@@ -2,7 +2,7 @@ import { sha256Hex } from '../shared/hash.js'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { buildFunction } from '../build/bundle.js'
-import type { ProjectConfig } from '../project/schema.js'
+import type { ProjectConfig, TriggerConfig } from '../project/schema.js'
 import type { Manifest, UploadRequest } from '../runtime/protocol.js'
 import { STATE_DIR } from '../shared/state-dir.js'
 
@@ -36,16 +36,26 @@ export async function bundleFunctions(root: string, config: ProjectConfig): Prom
 
 /**
  * The deployable part of centrali.json. Trigger params go as written: a secret stays a
- * `{ "secret": NAME }` reference, and its value lives only on the runtime (`secrets push`).
+ * `{ "secret": NAME }` reference, and its value lives only on the runtime (`secrets push`). A
+ * trigger's `examplePayload` is for trying it locally, so it is left out (and a change to it is no
+ * change to deploy).
  */
 export function deployManifest(config: ProjectConfig, bundles: readonly DeployBundle[]): Manifest {
   return {
     functions: Object.fromEntries(
       bundles.map((bundle) => [bundle.function, { bundle: bundle.hash, size: bundle.size }]),
     ),
-    triggers: config.triggers,
+    triggers: Object.fromEntries(
+      Object.entries(config.triggers).map(([name, trigger]) => [name, withoutExample(trigger)]),
+    ),
     domains: config.domains,
   }
+}
+
+function withoutExample(trigger: TriggerConfig): TriggerConfig {
+  const deployed = { ...trigger }
+  delete deployed.examplePayload
+  return deployed
 }
 
 export function uploadRequest(manifest: Manifest, bundles: readonly DeployBundle[]): UploadRequest {

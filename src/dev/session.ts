@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { availableParallelism } from 'node:os'
+import { isDeepStrictEqual } from 'node:util'
 import {
   BuildError,
   createFunctionBuilder,
@@ -35,6 +36,7 @@ import { startEndpointServer, type EndpointRoute, type EndpointServer } from '..
 import { describeListenError } from '../server/listen-error.js'
 import { CentraliError, ConfigError, type ConfigProblem } from '../shared/errors.js'
 import { randomUUID } from 'node:crypto'
+import { endpointCurl } from '../shared/curl.js'
 import type { ConsoleCall, ConsoleState, InvocationRecord } from '../console/types.js'
 import { addDomains } from '../project/domains.js'
 import { isSecretRef, secretReferences } from '../project/schema.js'
@@ -54,8 +56,10 @@ export type DevEvent =
       url: string
       /** The dev console, with its per-run token. */
       console: string
-      endpoints: { trigger: string; url: string; curl: string }[]
+      endpoints: DevEndpoint[]
     }
+  /** A trigger that a reload of centrali.json added, or whose `examplePayload` it changed. */
+  | ({ type: 'endpoint' } & DevEndpoint)
   | { type: 'invocation.start'; requestId: string; trigger: string }
   | {
       type: 'invocation.end'
@@ -115,6 +119,13 @@ export type DevEvent =
   /** `fix` says what to change: the origins or the headers the trigger allows, or the method. */
   | { type: 'cors.refused'; trigger: string; origin: string; reason: string; fix: string }
   | { type: 'warning'; message: string }
+
+export interface DevEndpoint {
+  trigger: string
+  url: string
+  /** Ready to paste: it sends the trigger's `examplePayload`, else `{}`. */
+  curl: string
+}
 
 /** Events after which the console's page gets the project's state again. */
 const CHANGES_STATE = new Set<DevEvent['type']>(['reload', 'build.error', 'config.error'])
@@ -272,6 +283,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
           isSecretRef(value) ? { name: param, secret: value.secret } : { name: param, value },
         ),
         ...(trigger.cors ? { cors: trigger.cors } : {}),
+        ...(trigger.examplePayload === undefined ? {} : { examplePayload: trigger.examplePayload }),
       })),
       domains: [...config.domains],
       secrets: [...usedBy].map(([name, triggers]) => ({
@@ -281,6 +293,14 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       })),
     }
   }
+  function devEndpoint(trigger: string, examplePayload: unknown): DevEndpoint {
+    return {
+      trigger,
+      url: `${server.url}/endpoints/${trigger}`,
+      curl: endpointCurl(server.url, trigger, examplePayload),
+    }
+  }
+
   await installSchema(root)
 
   // A new egress client replaces the old one when domains or the map change; calls go to the current one.
@@ -525,11 +545,17 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
       })
     }
     const previous = egress
+    const triggersBefore = config.triggers
     config = next
     egress = makeEgress(next)
     void previous.close()
     await syncFunctions(next, shown(configPath))
     emit({ type: 'reload', what: 'config', file: shown(configPath), durationMs: Date.now() - started })
+    for (const [trigger, { examplePayload }] of Object.entries(next.triggers)) {
+      const before = Object.hasOwn(triggersBefore, trigger) ? triggersBefore[trigger] : undefined
+      if (before === undefined || !isDeepStrictEqual(before.examplePayload, examplePayload))
+        emit({ type: 'endpoint', ...devEndpoint(trigger, examplePayload) })
+    }
     void warnMissingSecrets()
   }
 
@@ -767,11 +793,9 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     type: 'ready',
     url,
     console: consoleUrl,
-    endpoints: Object.keys(config.triggers).map((trigger) => ({
-      trigger,
-      url: `${url}/endpoints/${trigger}`,
-      curl: `curl -s ${url}/endpoints/${trigger} -H 'content-type: application/json' -d '{"payload":{}}'`,
-    })),
+    endpoints: Object.entries(config.triggers).map(([trigger, { examplePayload }]) =>
+      devEndpoint(trigger, examplePayload),
+    ),
   })
   void warnMissingSecrets()
 

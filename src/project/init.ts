@@ -1,6 +1,7 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises'
 import { basename, dirname, join, relative, resolve } from 'node:path'
 import { writeFileAtomic } from '../shared/atomic-write.js'
+import { endpointCurl } from '../shared/curl.js'
 import { UserError } from '../shared/errors.js'
 import { CONFIG_FILE } from './load.js'
 import { nameProblem, normalizeDomains, requireTemplate, scaffoldFunction } from './scaffold.js'
@@ -157,7 +158,7 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
       ...cd,
       ...secrets.map((secret) => secret.command),
       'centrali dev',
-      `curl -s http://127.0.0.1:${DEV_PORT}/endpoints/${scaffold.triggerName} -H 'content-type: application/json' -d '${examplePayload}'`,
+      endpointCurl(`http://127.0.0.1:${DEV_PORT}`, scaffold.triggerName, template.examplePayload),
     ],
   }
 }

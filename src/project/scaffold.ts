@@ -100,6 +100,7 @@ export function scaffoldFunction(
       params: template.params,
       timeoutMs: template.timeoutMs,
       cors: { origins: DEFAULT_CORS_ORIGINS },
+      examplePayload: template.examplePayload,
     },
     domains: template.domains,
     secrets: Object.entries(template.secrets).map(([name, description]) => ({ name, description })),

@@ -88,6 +88,12 @@ export const triggerSchema = z.strictObject({
     ),
   ),
   cors: z.optional(corsSchema),
+  examplePayload: z.optional(
+    described(
+      z.json(),
+      "A payload to try the endpoint with: the curl that `centrali dev` prints and the dev console's form send it. Not deployed.",
+    ),
+  ),
 })
 
 const functionSchema = z.strictObject({

@@ -26,7 +26,7 @@ const templateManifestSchema = z.strictObject({
   params: z.record(z.string(), paramValueSchema),
   secrets: z.record(z.string(), z.string()),
   timeoutMs: z.int(),
-  examplePayload: z.unknown(),
+  examplePayload: z.json(),
 })
 
 export interface Template extends z.output<typeof templateManifestSchema> {

@@ -36,6 +36,7 @@ const CONFIG = `{
       "type": "endpoint",
       "function": "echo",
       "params": { "apiKey": { "secret": "ECHO_KEY" }, "model": "m-1" },
+      "examplePayload": { "message": "it's the example" },
     },
     "fetch-blocked": { "type": "endpoint", "function": "fetcher" },
     "spare": {
@@ -291,7 +292,9 @@ describe('the dev console in Chromium against centrali dev', () => {
       expect(echoText).toContain('secret ECHO_KEY: set')
       expect(echoText).toContain('param model')
       expect(echoText).toContain('"m-1"')
-      expect(echoText).toContain(`curl -s ${devUrl}/endpoints/echo`)
+      expect(echoText).toContain(
+        `curl -s ${devUrl}/endpoints/echo -H 'content-type: application/json' -d '{"payload":{"message":"it'\\''s the example"}}'`,
+      )
       const spareCard = triggerCards.filter({ has: page.locator('h3', { hasText: /^spareendpoint$/ }) })
       expect(await spareCard.textContent()).toContain('secret SPARE_KEY: missing')
       // The secrets panel: names, set or missing, and who uses them.
@@ -305,10 +308,23 @@ describe('the dev console in Chromium against centrali dev', () => {
       expect(functionsText).toContain('functions/echo.js')
       expect(functionsText).toContain('functions/fetcher.js')
 
-      // A payload that is not JSON is refused on the page, and nothing runs.
-      const before = devEvents.mark()
+      // The form starts from the chosen trigger's example payload, and from {} for one without;
+      // a payload the user wrote stays when they choose another trigger.
       await page.locator('#invoke-trigger option[value="echo"]').waitFor({ state: 'attached' })
       await page.selectOption('#invoke-trigger', 'echo')
+      const example = JSON.stringify({ message: "it's the example" }, null, 2)
+      expect(await page.inputValue('#invoke-payload')).toBe(example)
+      await page.selectOption('#invoke-trigger', 'spare')
+      expect(await page.inputValue('#invoke-payload')).toBe('{}')
+      await page.selectOption('#invoke-trigger', 'echo')
+      expect(await page.inputValue('#invoke-payload')).toBe(example)
+      await page.fill('#invoke-payload', '{"message":"mine"}')
+      await page.selectOption('#invoke-trigger', 'spare')
+      expect(await page.inputValue('#invoke-payload')).toBe('{"message":"mine"}')
+      await page.selectOption('#invoke-trigger', 'echo')
+
+      // A payload that is not JSON is refused on the page, and nothing runs.
+      const before = devEvents.mark()
       await page.fill('#invoke-payload', '{not json')
       await page.click('#invoke-button')
       await page.locator('#notice.error', { hasText: 'The payload is not JSON' }).waitFor()

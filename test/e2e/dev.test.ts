@@ -263,7 +263,7 @@ describe('starting', () => {
         const line = curls.find((candidate) => candidate.includes(`/endpoints/${trigger} `))
         expect(line, curls.join('\n')).toBeDefined()
         expect(line).toContain(
-          `curl -s http://127.0.0.1:${port}/endpoints/${trigger} -H 'content-type: application/json' -d '{"payload":{}}'`,
+          `curl -s http://127.0.0.1:${port}/endpoints/${trigger} -H 'content-type: application/json' -d '{"payload":{"path":"/v1/data","body":{"hello":"world"}}}'`,
         )
         // The curl line points at a live endpoint (the template reports the missing secret).
         const answer = await post(dev, trigger)

@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { request as httpRequest, createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import type { ResultPromise } from 'execa'
+import { execa, type ResultPromise } from 'execa'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { launchChromium } from '../helpers/browser.js'
 import { ROOT, createSandbox, readyUrl, startCli, type Sandbox } from '../helpers/cli.js'
@@ -88,18 +88,23 @@ async function openaiProject(id: string): Promise<{ app: string; upstream: Upstr
   return { app, upstream }
 }
 
+/** `centrali dev --json` in `app`, with api.openai.com mapped to the stand-in; once it is ready. */
+async function startMappedDev(app: string, upstream: Upstream) {
+  const dev = startCli(['dev', '--port', '0', '--json', '--map', `api.openai.com=${upstream.origin}`], {
+    cwd: app,
+    env: sandbox.env,
+  })
+  processes.push(dev.child)
+  const devEvents = readDevEvents(dev, WAIT)
+  return { devEvents, ready: await devEvents.next('ready') }
+}
+
 describe('the openai template behind a frontend dev server', () => {
   it(
     "does not warn that a browser will refuse a page's own same-origin call through its proxy",
     async () => {
       const { app, upstream } = await openaiProject('chatcmpl-1')
-      const dev = startCli(['dev', '--port', '0', '--json', '--map', `api.openai.com=${upstream.origin}`], {
-        cwd: app,
-        env: sandbox.env,
-      })
-      processes.push(dev.child)
-      const devEvents = readDevEvents(dev, WAIT)
-      const ready = await devEvents.next('ready')
+      const { devEvents, ready } = await startMappedDev(app, upstream)
 
       // The page at 127.0.0.1:<proxy> is not among the template's cors.origins (localhost:5173), but
       // it calls its own server, which forwards: the browser says same-origin and needs no CORS.
@@ -137,6 +142,48 @@ describe('the openai template behind a frontend dev server', () => {
       const refused = await devEvents.next('cors.refused', () => true, devEvents.events.indexOf(directEnd))
       expect(refused).toMatchObject({ trigger: 'openai-chat', origin: page.origin })
       expect(devEvents.events.filter((event) => event.type === 'cors.refused')).toEqual([refused])
+    },
+    T,
+  )
+})
+
+/** Runs a printed command line as a user who pastes it into a shell would. */
+async function runPasted(line: string): Promise<{ exitCode: number | undefined; stdout: string }> {
+  const { exitCode, stdout } = await execa('sh', ['-c', line], { reject: false, timeout: WAIT })
+  return { exitCode, stdout }
+}
+
+describe('the curl lines dev prints', () => {
+  it(
+    "send the trigger's example payload: pasted into a shell they reach the provider, and an edited example is printed again",
+    async () => {
+      const { app, upstream } = await openaiProject('chatcmpl-curl')
+      const config = JSON.parse(await readFile(join(app, 'centrali.json'), 'utf8')) as {
+        triggers: Record<string, { examplePayload?: unknown }>
+      }
+      const example = { messages: [{ role: 'user', content: 'Say hello' }] }
+      expect(config.triggers['openai-chat']!.examplePayload).toEqual(example)
+
+      const { devEvents, ready } = await startMappedDev(app, upstream)
+      const [endpoint] = ready.endpoints
+      expect(endpoint?.trigger).toBe('openai-chat')
+
+      const pasted = await runPasted(endpoint!.curl)
+      expect(pasted.exitCode).toBe(0)
+      expect(JSON.parse(pasted.stdout)).toEqual({ success: true, data: { id: 'chatcmpl-curl' } })
+      expect(JSON.parse(upstream.requests[0]!.body)).toMatchObject(example)
+
+      // An example with a quote in it, as a user might write: dev prints the line again, still
+      // one shell word, and the provider gets the text exactly.
+      const quoted = { messages: [{ role: 'user', content: `It's "quoted" \\ and $HOME \`id\`` }] }
+      config.triggers['openai-chat']!.examplePayload = quoted
+      await writeFile(join(app, 'centrali.json'), JSON.stringify(config, null, 2))
+      const reprinted = await devEvents.next('endpoint', (event) => event.trigger === 'openai-chat')
+      expect(reprinted.url).toBe(endpoint!.url)
+      const again = await runPasted(reprinted.curl)
+      expect(again.exitCode).toBe(0)
+      expect(JSON.parse(again.stdout)).toMatchObject({ success: true })
+      expect(JSON.parse(upstream.requests[1]!.body)).toMatchObject(quoted)
     },
     T,
   )

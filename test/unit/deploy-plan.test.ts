@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createRuntimeClient } from '../../src/deploy/api-client.js'
+import { deployManifest } from '../../src/deploy/bundle.js'
 import { computePlan, renderPlan, type DeployPlan } from '../../src/deploy/plan.js'
 import { resolveRuntimeTarget } from '../../src/deploy/target.js'
 import type { ProjectConfig } from '../../src/project/schema.js'
@@ -133,6 +134,49 @@ describe('resolveRuntimeTarget', () => {
     expect(() =>
       resolveRuntimeTarget(config({ a: { ...runtime, tokenEnv: 'MY_TOKEN' } }), undefined, { MY_TOKEN: '' }),
     ).toThrow(/MY_TOKEN is not set/)
+  })
+})
+
+describe('deployManifest', () => {
+  it("leaves out a trigger's examplePayload, so a change to it alone is no change to deploy", () => {
+    const bundles = [
+      {
+        function: 'proxy',
+        entry: 'functions/proxy.ts',
+        hash: 'aaa',
+        code: '',
+        size: 0,
+        sourceMap: undefined,
+      },
+    ]
+    const plain = config(undefined)
+    const withExample: ProjectConfig = {
+      ...plain,
+      triggers: { chat: { ...plain.triggers.chat!, examplePayload: { messages: ['hi'] } } },
+    }
+    const manifest = deployManifest(withExample, bundles)
+    expect(manifest.triggers).toEqual(plain.triggers)
+    expect(JSON.stringify(manifest)).not.toContain('examplePayload')
+    // The project's own config is left as it was.
+    expect(withExample.triggers.chat!.examplePayload).toEqual({ messages: ['hi'] })
+    const plan = computePlan({
+      target: { name: 'default', url: 'https://rt.example.com' },
+      config: withExample,
+      manifest,
+      active: {
+        version: {
+          id: 'v1',
+          createdAt: '2030-01-01T00:00:00.000Z',
+          size: 0,
+          functions: [],
+          triggers: [],
+          active: true,
+        },
+        manifest: deployManifest(plain, bundles),
+      },
+      remoteSecrets: [{ name: 'API_KEY', updatedAt: '2030-01-01T00:00:00.000Z' }],
+    })
+    expect(plan.changed).toBe(false)
   })
 })
 
