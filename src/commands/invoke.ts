@@ -24,6 +24,7 @@ times out or makes a blocked call.`)
   static override examples = [
     `<%= config.bin %> invoke openai-chat --payload '{"messages":[{"role":"user","content":"Hi"}]}'`,
     '<%= config.bin %> invoke openai-chat --payload @request.json',
+    "<%= config.bin %> invoke openai-chat   # sends the trigger's examplePayload",
     'echo \'{"priceId":"price_123"}\' | <%= config.bin %> invoke create-checkout',
     '<%= config.bin %> invoke openai-chat --payload @req.json --map api.openai.com=http://127.0.0.1:9000',
   ]
@@ -35,7 +36,8 @@ times out or makes a blocked call.`)
   static override flags = {
     payload: Flags.string({
       char: 'p',
-      description: 'The payload: JSON, or @file.json. Default: stdin when piped.',
+      description:
+        "The payload: JSON, or @file.json. Default: stdin when piped, else the trigger's examplePayload.",
     }),
     map: Flags.string({
       description: 'Send calls for a host to a local origin: host=origin (repeatable; adds to dev.map).',
@@ -60,6 +62,8 @@ times out or makes a blocked call.`)
   private render(result: InvokeTriggerResult): void {
     const { output } = this
     for (const warning of result.warnings ?? []) output.warn(warning)
+    if (result.examplePayload)
+      output.info(`payload: the examplePayload of ${result.trigger} in centrali.json`)
     for (const call of result.calls) {
       const outcome = call.error ? `${call.error.code}: ${call.error.message}` : String(call.status)
       const line = printable(`  → ${call.method} ${call.url} ${outcome} ${call.durationMs} ms`)
@@ -91,6 +95,7 @@ times out or makes a blocked call.`)
 /** JSON text may hold whitespace beyond its 1 MiB payload; reading stops here, before buffering more. */
 const MAX_PAYLOAD_TEXT_BYTES = 2 * MAX_PAYLOAD_BYTES
 
+/** The payload given; undefined when none was (the trigger's examplePayload goes then). */
 async function readPayload(flag: string | undefined, cwd: string): Promise<unknown> {
   let text: string | undefined
   let source = '--payload'
@@ -117,9 +122,10 @@ async function readPayload(flag: string | undefined, cwd: string): Promise<unkno
   } else if (!process.stdin.isTTY) {
     source = 'stdin'
     text = await readStdin(MAX_PAYLOAD_TEXT_BYTES)
-    if (text.trim() === '') return null
+    // Empty stdin (a script's, CI's) is no payload given, as at a terminal.
+    if (text.trim() === '') return undefined
   } else {
-    return null
+    return undefined
   }
   try {
     return JSON.parse(text) as unknown

@@ -21,6 +21,7 @@ export const BUILD_CACHE_DIR = `${STATE_DIR}/build-cache`
 export interface InvokeTriggerOptions extends LoadOptions {
   env: NodeJS.ProcessEnv
   trigger: string
+  /** Undefined when none was given: the trigger's `examplePayload` goes, else null. */
   payload: unknown
   /** `host=origin` mappings from the command line, over `dev.map` in centrali.json. */
   map?: Readonly<Record<string, string>>
@@ -35,6 +36,8 @@ export interface InvokeTriggerResult extends Omit<InvocationReport, 'resultJson'
   error?: { code: string; message: string; status: number; stack?: string[] }
   trigger: string
   requestId: string
+  /** No payload was given, and the trigger's `examplePayload` was sent. */
+  examplePayload?: true
 }
 
 /** One invocation of a trigger, outside any server: `centrali invoke`. Same sandbox as dev and serve. */
@@ -42,7 +45,9 @@ export async function invokeTrigger(options: InvokeTriggerOptions): Promise<Invo
   const project = await loadProject(options)
   const trigger = requireTrigger(project, options.trigger)
   const fn = project.config.functions[trigger.function]!
-  const payloadBytes = Buffer.byteLength(JSON.stringify(options.payload ?? null))
+  const fromExample = options.payload === undefined && trigger.examplePayload !== undefined
+  const payload = fromExample ? trigger.examplePayload : (options.payload ?? null)
+  const payloadBytes = Buffer.byteLength(JSON.stringify(payload))
   if (payloadBytes > MAX_PAYLOAD_BYTES) {
     throw new UserError(
       'PAYLOAD_TOO_LARGE',
@@ -84,7 +89,7 @@ export async function invokeTrigger(options: InvokeTriggerOptions): Promise<Invo
       build,
       trigger: options.trigger,
       executionParams: {
-        payload: options.payload ?? null,
+        payload,
         method: 'POST',
         path: `/endpoints/${options.trigger}`,
         query: {},
@@ -118,6 +123,7 @@ export async function invokeTrigger(options: InvokeTriggerOptions): Promise<Invo
       ...(resultJson === undefined ? {} : { result: resultOf({ resultJson }) }),
       trigger: options.trigger,
       requestId,
+      ...(fromExample ? { examplePayload: true as const } : {}),
     }
   } finally {
     await Promise.all([pool.close(), egress.close()])

@@ -517,9 +517,32 @@ describe('payloads and output', () => {
   beforeEach(async () => {
     await writeProject({
       functions: { echo: ['functions/echo.js', ECHO] },
-      triggers: { echo: { function: 'echo' } },
+      triggers: {
+        echo: { function: 'echo' },
+        'echo-example': { function: 'echo', examplePayload: { from: 'the example' } },
+      },
     })
   })
+
+  it(
+    "no payload given sends the trigger's examplePayload and says so; a payload given, even null, wins",
+    async () => {
+      const fromExample = await invoke('echo-example', [], { input: '' })
+      expect(resultOf(fromExample)).toMatchObject({ payload: { from: 'the example' } })
+      expect(fromExample.stderr).toContain('payload: the examplePayload of echo-example in centrali.json')
+      expect(
+        (await invoke('echo-example', ['--json'], { input: '' })).json<Record<string, unknown>>(),
+      ).toMatchObject({ ok: true, examplePayload: true, result: { payload: { from: 'the example' } } })
+
+      const given = await invoke('echo-example', ['--payload', 'null'])
+      expect(resultOf(given)).toMatchObject({ payload: null })
+      expect(given.stderr).not.toContain('examplePayload')
+      const piped = await invoke('echo-example', ['--json'], { input: '{"from":"stdin"}' })
+      expect(piped.json<Record<string, unknown>>()).not.toHaveProperty('examplePayload')
+      expect(piped.json<Record<string, unknown>>()).toMatchObject({ result: { payload: { from: 'stdin' } } })
+    },
+    T,
+  )
 
   it(
     '--payload JSON, --payload @file.json, stdin, and nothing',
