@@ -432,7 +432,8 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     state.recheck.unref()
   }
 
-  async function syncFunctions(current: ProjectConfig, reason?: string): Promise<void> {
+  /** `running`: centrali.json changed while dev runs, so a function new to it is built and said. */
+  async function syncFunctions(current: ProjectConfig, running = false): Promise<void> {
     for (const [name, state] of functions) {
       if (current.functions[name]?.entry !== state.entry) {
         functions.delete(name)
@@ -455,14 +456,15 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
         watch.watchDirectoryOf(join(root, entry))
         // At start-up, a build cached from the last run of unchanged files serves at once; esbuild
         // starts once dev is ready, and builds again quietly for its incremental context.
-        const cached = reason === undefined ? await readCachedBuild({ root, entry, cacheDir }) : undefined
+        const cached = running ? undefined : await readCachedBuild({ root, entry, cacheDir })
         if (cached) {
           state.build = cached
           state.announced = cached
           for (const input of cached.inputs) state.inputs.add(input)
           servedFromCache.push([name, state])
         } else {
-          await rebuild(name, state, reason)
+          // Said as its own file's reload: "reloaded centrali.json" would say the config twice.
+          await rebuild(name, state, running ? shown(join(root, entry)) : undefined)
         }
       }),
     )
@@ -549,7 +551,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     config = next
     egress = makeEgress(next)
     void previous.close()
-    await syncFunctions(next, shown(configPath))
+    await syncFunctions(next, true)
     emit({ type: 'reload', what: 'config', file: shown(configPath), durationMs: Date.now() - started })
     for (const [trigger, { examplePayload }] of Object.entries(next.triggers)) {
       const before = Object.hasOwn(triggersBefore, trigger) ? triggersBefore[trigger] : undefined

@@ -1304,6 +1304,11 @@ export async function run() { return { added: ${version}, label } }
         }),
       )
       await dev.next('reload', (event) => event.what === 'config', since)
+      // Its first build is said as its own file's, not as a second reload of centrali.json.
+      expect(dev.events.slice(since).filter((event) => event.type === 'reload')).toEqual([
+        expect.objectContaining({ what: 'function', function: 'added', file: 'functions/added.js' }),
+        expect.objectContaining({ what: 'config', file: 'centrali.json' }),
+      ])
       expect((await post(dev, 'added')).body).toEqual({ added: 1, label: 'a' })
 
       // The new function's own file is watched from now on.
