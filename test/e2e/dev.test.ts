@@ -1347,8 +1347,10 @@ export async function run() { return { added: ${version}, label } }
         await writeFile(join(app, file), fresh(1))
         await writeFile(join(app, 'centrali.json'), configText({ functions, triggers }))
         await dev.next('reload', (event) => event.what === 'config', since)
+        // After the config's reload, which follows the new function's first build (said as its file's).
+        const edited = dev.mark()
         await writeFile(join(app, file), fresh(2))
-        await dev.next('reload', (event) => event.file === file, since)
+        await dev.next('reload', (event) => event.file === file, edited)
         expect((await post(dev, name)).body, name).toEqual({ fresh: 2 })
       }
     },
