@@ -129,8 +129,10 @@ async function handle(app: WorkerApp, request: Request, env: WorkerEnv): Promise
   const method = request.method
 
   if (url.pathname === '/healthz') {
-    if (method !== 'GET' && method !== 'HEAD')
+    if (method !== 'GET' && method !== 'HEAD') {
+      headers.set('allow', 'GET, HEAD')
       return json(405, errorBody('METHOD_NOT_ALLOWED', 'Use GET /healthz.'))
+    }
     return json(200, { ok: true })
   }
   const match = /^\/endpoints\/([^/]+)\/?$/.exec(url.pathname)
