@@ -26,7 +26,13 @@ import {
 } from '../sandbox/api-values.js'
 import { callFactory, type Factory } from '../sandbox/factory.js'
 import { statusForCode } from '../sandbox/status.js'
-import { crossSiteRefusal, decideCors, preflightOf, type CorsPolicy } from '../server/cors.js'
+import {
+  crossSiteRefusal,
+  decideCors,
+  policyForUnknownTrigger,
+  preflightOf,
+  type CorsPolicy,
+} from '../server/cors.js'
 import { shorten } from '../shared/shorten.js'
 
 export type WorkerParamValue = string | number | boolean | null | { secret: string }
@@ -148,16 +154,29 @@ async function handle(app: WorkerApp, request: Request, env: WorkerEnv): Promise
       ? app.manifest.triggers[trigger]
       : undefined
 
+  const origin = request.headers.get('origin') ?? undefined
+  // A trigger that does not exist answers the origins some trigger allows, as on dev and serve: a
+  // page with a typo in a name then reads TRIGGER_NOT_FOUND rather than a bare CORS error.
+  const corsPolicy =
+    route === undefined
+      ? policyForUnknownTrigger(
+          Object.values(app.manifest.triggers).map((known) => known.cors),
+          origin,
+        )
+      : route.cors
   const preflight = preflightOf(method, (name) => request.headers.get(name) ?? undefined)
-  const cors = decideCors(route?.cors, request.headers.get('origin') ?? undefined, preflight)
+  const cors = decideCors(corsPolicy, origin, preflight)
   if (cors.allowed !== undefined)
     for (const [name, value] of Object.entries(cors.headers)) headers.set(name, value)
 
+  // A preflight for a trigger that does not exist is answered too when its origin is allowed: the
+  // browser then sends the request itself and shows the page the 404 below.
+  if (method === 'OPTIONS' && (route !== undefined || cors.allowed === true))
+    return new Response(null, { status: 204, headers })
   // A production endpoint does not list its triggers.
   if (route === undefined || trigger === undefined) {
     return json(404, errorBody('TRIGGER_NOT_FOUND', `There is no trigger named "${trigger ?? match[1]}".`))
   }
-  if (method === 'OPTIONS') return new Response(null, { status: 204, headers })
   if (method !== 'POST') {
     headers.set('allow', 'POST, OPTIONS')
     return json(
