@@ -202,7 +202,8 @@ async function handle(app: WorkerApp, request: Request, env: WorkerEnv): Promise
   }
   let parsed: unknown
   try {
-    const text = new TextDecoder().decode(body)
+    // The byte order mark kept, as dev and serve keep it: a body that starts with one is not JSON there.
+    const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(body)
     parsed = text.length === 0 ? {} : (JSON.parse(text) as unknown)
   } catch (error) {
     return json(400, errorBody('BAD_JSON', `The request body is not JSON: ${(error as Error).message}.`))
