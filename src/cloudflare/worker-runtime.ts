@@ -26,7 +26,13 @@ import {
 } from '../sandbox/api-values.js'
 import { callFactory, type Factory } from '../sandbox/factory.js'
 import { statusForCode } from '../sandbox/status.js'
-import { crossSiteRefusal, decideCors, preflightOf, type CorsPolicy } from '../server/cors.js'
+import {
+  crossSiteRefusal,
+  decideCors,
+  policyForUnknownTrigger,
+  preflightOf,
+  type CorsPolicy,
+} from '../server/cors.js'
 import { shorten } from '../shared/shorten.js'
 
 export type WorkerParamValue = string | number | boolean | null | { secret: string }
@@ -129,8 +135,10 @@ async function handle(app: WorkerApp, request: Request, env: WorkerEnv): Promise
   const method = request.method
 
   if (url.pathname === '/healthz') {
-    if (method !== 'GET' && method !== 'HEAD')
+    if (method !== 'GET' && method !== 'HEAD') {
+      headers.set('allow', 'GET, HEAD')
       return json(405, errorBody('METHOD_NOT_ALLOWED', 'Use GET /healthz.'))
+    }
     return json(200, { ok: true })
   }
   const match = /^\/endpoints\/([^/]+)\/?$/.exec(url.pathname)
@@ -146,16 +154,29 @@ async function handle(app: WorkerApp, request: Request, env: WorkerEnv): Promise
       ? app.manifest.triggers[trigger]
       : undefined
 
+  const origin = request.headers.get('origin') ?? undefined
+  // A trigger that does not exist answers the origins some trigger allows, as on dev and serve: a
+  // page with a typo in a name then reads TRIGGER_NOT_FOUND rather than a bare CORS error.
+  const corsPolicy =
+    route === undefined
+      ? policyForUnknownTrigger(
+          Object.values(app.manifest.triggers).map((known) => known.cors),
+          origin,
+        )
+      : route.cors
   const preflight = preflightOf(method, (name) => request.headers.get(name) ?? undefined)
-  const cors = decideCors(route?.cors, request.headers.get('origin') ?? undefined, preflight)
+  const cors = decideCors(corsPolicy, origin, preflight)
   if (cors.allowed !== undefined)
     for (const [name, value] of Object.entries(cors.headers)) headers.set(name, value)
 
+  // A preflight for a trigger that does not exist is answered too when its origin is allowed: the
+  // browser then sends the request itself and shows the page the 404 below.
+  if (method === 'OPTIONS' && (route !== undefined || cors.allowed === true))
+    return new Response(null, { status: 204, headers })
   // A production endpoint does not list its triggers.
   if (route === undefined || trigger === undefined) {
     return json(404, errorBody('TRIGGER_NOT_FOUND', `There is no trigger named "${trigger ?? match[1]}".`))
   }
-  if (method === 'OPTIONS') return new Response(null, { status: 204, headers })
   if (method !== 'POST') {
     headers.set('allow', 'POST, OPTIONS')
     return json(
@@ -181,7 +202,8 @@ async function handle(app: WorkerApp, request: Request, env: WorkerEnv): Promise
   }
   let parsed: unknown
   try {
-    const text = new TextDecoder().decode(body)
+    // The byte order mark kept, as dev and serve keep it: a body that starts with one is not JSON there.
+    const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(body)
     parsed = text.length === 0 ? {} : (JSON.parse(text) as unknown)
   } catch (error) {
     return json(400, errorBody('BAD_JSON', `The request body is not JSON: ${(error as Error).message}.`))
