@@ -5,6 +5,7 @@ import { join, relative } from 'node:path'
 import { execa, type ResultPromise } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSandbox, ROOT, type Sandbox } from '../helpers/cli.js'
+import { freePort } from '../helpers/http.js'
 
 /**
  * The `cloudflare` target end to end: `centrali deploy --dry-run` emits the Workers module, which
@@ -137,14 +138,6 @@ async function scaffold(template: string, folder = template): Promise<string> {
   config.targets = { ...config.targets, cf: { type: 'cloudflare', name: `${template}-worker` } }
   await writeFile(configPath, JSON.stringify(config, null, 2))
   return app
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 beforeAll(async () => {

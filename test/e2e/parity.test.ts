@@ -1,12 +1,11 @@
 import { mkdir, writeFile } from 'node:fs/promises'
-import { createServer, request as httpRequest } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { request as httpRequest } from 'node:http'
 import { join, relative } from 'node:path'
 import { execa, type ResultPromise } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSandbox, ROOT, startCli, type Sandbox } from '../helpers/cli.js'
 import { readDevEvents } from '../helpers/dev-events.js'
-import { errorCode, errorMessage, request, type Answer } from '../helpers/http.js'
+import { errorCode, errorMessage, freePort, request, type Answer } from '../helpers/http.js'
 import { killAll, stopGracefully } from '../helpers/processes.js'
 import { until } from '../helpers/until.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
@@ -617,14 +616,6 @@ let upstream: Upstream
 const children: ResultPromise[] = []
 let workerd: ResultPromise | undefined
 const bases = {} as Record<Target, string>
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 async function cli(
   app: string,

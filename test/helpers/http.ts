@@ -1,4 +1,5 @@
-import { connect } from 'node:net'
+import { createServer } from 'node:http'
+import { connect, type AddressInfo } from 'node:net'
 
 /** An HTTP answer as the e2e suites read it: the body parsed when it is JSON, else its text. */
 export interface Answer {
@@ -54,4 +55,13 @@ export function portAccepts(port: number): Promise<boolean> {
     })
     socket.once('error', () => resolve(false))
   })
+}
+
+/** A port free a moment ago on 127.0.0.1, for a server that must be told its port (workerd). */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
 }
