@@ -176,8 +176,8 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     const { pathname, query } = parseTarget(request.url ?? '/')
     const method = request.method ?? 'GET'
     const event: RequestEvent = { requestId, method, path: pathname, status: 0, durationMs: 0 }
-    const finishWithText = (status: number, json: string) => {
-      sendJsonText(response, status, json)
+    const finishWithText = (status: number, json: string, lingering = false) => {
+      sendJsonText(response, status, json, lingering ? request : undefined)
       event.status = status
       event.durationMs = Date.now() - started
       options.onRequest?.(event)
@@ -186,9 +186,16 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     const refuse = (status: number, code: string, message: string) => {
       event.refusal = { code, message }
       // Answered before a body it declares was read: the rest may never come whole, and Node would
-      // then answer the same request again (408) once its time is up. The connection ends instead.
-      if (!request.complete && declaresBody(request)) response.setHeader('connection', 'close')
-      finish(status, errorBody(code, message))
+      // then answer the same request again (408) once its time is up. The connection ends instead,
+      // once what the client is still sending has been let in (see lingerThenEnd); a client waiting
+      // for `100 Continue` sends nothing more.
+      const unread = !request.complete && declaresBody(request)
+      if (unread) response.setHeader('connection', 'close')
+      finishWithText(
+        status,
+        JSON.stringify(errorBody(code, message)),
+        unread && !bodyInvitations.has(request),
+      )
     }
 
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused.
@@ -272,12 +279,8 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     // Answered meanwhile by the shutdown (503 SHUTTING_DOWN): not to be run.
     if (response.headersSent) return
     if (body === 'too-large') {
-      // Refused at the limit: the rest is never read, and the connection is closed after the answer.
-      const socket = request.socket ?? response.socket
-      response.setHeader('connection', 'close')
-      response.on('finish', () => socket?.destroy())
-      refuse(413, 'PAYLOAD_TOO_LARGE', `The request body is over ${maxBodyBytes} bytes (1 MiB).`)
-      return
+      // Refused at the limit: the rest is dropped unread, and the connection closed after the answer.
+      return refuse(413, 'PAYLOAD_TOO_LARGE', `The request body is over ${maxBodyBytes} bytes (1 MiB).`)
     }
     let parsed: unknown
     try {
@@ -442,12 +445,65 @@ function sendJson(response: ServerResponse, status: number, body: unknown): void
   sendJsonText(response, status, JSON.stringify(body))
 }
 
-function sendJsonText(response: ServerResponse, status: number, text: string): void {
+/** `unreadBody`: the request whose body is still coming, to let in and drop before the end (see lingerThenEnd). */
+function sendJsonText(
+  response: ServerResponse,
+  status: number,
+  text: string,
+  unreadBody?: IncomingMessage,
+): void {
   response.statusCode = status
   response.setHeader('content-type', 'application/json; charset=utf-8')
   response.setHeader('content-length', Buffer.byteLength(text))
   response.setHeader('cache-control', 'no-store')
-  response.end(text)
+  if (unreadBody === undefined) return void response.end(text)
+  // Whole as far as the client can tell (its length is said); ended once the body is in.
+  response.write(text)
+  lingerThenEnd(unreadBody, response)
+}
+
+/** How long, and how much of, a refused request's body is let in and dropped (see lingerThenEnd). */
+const LINGER_MS = 3_000
+const LINGER_IDLE_MS = 1_000
+const LINGER_MAX_BYTES = 64 * 1024 * 1024
+
+/**
+ * Ends a response sent before its request's body was read, once that body is in. A socket closed
+ * with data still arriving is reset, and a client still sending when its answer came (fetch is one)
+ * may then report the reset (ECONNRESET) and never the answer: 413 PAYLOAD_TOO_LARGE for a 50 MiB
+ * body came back as a network error in one fetch of five. So the rest is read and dropped, never
+ * kept, and the connection closes cleanly after it; a body that stalls, runs past the time, or past
+ * the bytes is cut off then. Node's request timeout meanwhile finds the response begun, so no 408
+ * follows the answer (answerClientError).
+ */
+function lingerThenEnd(request: IncomingMessage, response: ServerResponse): void {
+  let dropped = 0
+  const done = () => {
+    clearTimeout(deadline)
+    clearTimeout(idle)
+    request.off('data', onData)
+    request.off('end', onEnd)
+    response.off('close', done)
+  }
+  const cut = () => {
+    done()
+    request.socket.destroy()
+  }
+  const onData = (chunk: Buffer) => {
+    dropped += chunk.length
+    if (dropped > LINGER_MAX_BYTES) return cut()
+    idle.refresh()
+  }
+  const onEnd = () => {
+    done()
+    response.end()
+  }
+  const deadline = setTimeout(cut, LINGER_MS)
+  const idle = setTimeout(cut, LINGER_IDLE_MS)
+  request.on('data', onData)
+  request.on('end', onEnd)
+  response.on('close', done)
+  request.resume()
 }
 
 /** Requests sent with `Expect: 100-continue`, until their body is invited (see `checkContinue`). */
