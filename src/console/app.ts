@@ -174,7 +174,8 @@ function fillExamplePayload(): void {
   if (textarea.value.trim() !== '' && textarea.value !== filledPayload) return
   const chosen = (document.getElementById('invoke-trigger') as HTMLSelectElement).value
   const example = state?.triggers.find((trigger) => trigger.name === chosen)?.examplePayload
-  filledPayload = JSON.stringify(example ?? {}, null, 2)
+  // An example of null is sent as null, as the curl line sends it.
+  filledPayload = JSON.stringify(example === undefined ? {} : example, null, 2)
   textarea.value = filledPayload
 }
 

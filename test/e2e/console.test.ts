@@ -38,7 +38,7 @@ const CONFIG = `{
       "params": { "apiKey": { "secret": "ECHO_KEY" }, "model": "m-1" },
       "examplePayload": { "message": "it's the example" },
     },
-    "fetch-blocked": { "type": "endpoint", "function": "fetcher" },
+    "fetch-blocked": { "type": "endpoint", "function": "fetcher", "examplePayload": null },
     "spare": {
       "type": "endpoint",
       "function": "echo",
@@ -316,6 +316,13 @@ describe('the dev console in Chromium against centrali dev', () => {
       expect(await page.inputValue('#invoke-payload')).toBe(example)
       await page.selectOption('#invoke-trigger', 'spare')
       expect(await page.inputValue('#invoke-payload')).toBe('{}')
+      // An example of null is null, as its curl line sends it, not the {} of no example.
+      await page.selectOption('#invoke-trigger', 'fetch-blocked')
+      expect(await page.inputValue('#invoke-payload')).toBe('null')
+      const blockedCurl = triggerCards.filter({
+        has: page.locator('h3', { hasText: /^fetch-blockedendpoint$/ }),
+      })
+      expect(await blockedCurl.textContent()).toContain(`-d '{"payload":null}'`)
       await page.selectOption('#invoke-trigger', 'echo')
       expect(await page.inputValue('#invoke-payload')).toBe(example)
       await page.fill('#invoke-payload', '{"message":"mine"}')
