@@ -49,10 +49,15 @@ export async function invokeTrigger(options: InvokeTriggerOptions): Promise<Invo
   const payload = fromExample ? trigger.examplePayload : (options.payload ?? null)
   const payloadBytes = Buffer.byteLength(JSON.stringify(payload))
   if (payloadBytes > MAX_PAYLOAD_BYTES) {
-    throw new UserError(
-      'PAYLOAD_TOO_LARGE',
-      `The payload is ${payloadBytes} bytes; an invocation takes at most ${MAX_PAYLOAD_BYTES} (1 MiB).`,
-    )
+    const limit = `an invocation takes at most ${MAX_PAYLOAD_BYTES} (1 MiB)`
+    // With no payload given, the one that is too large is the example: the message says which.
+    throw fromExample
+      ? new UserError(
+          'PAYLOAD_TOO_LARGE',
+          `The examplePayload of ${options.trigger} in centrali.json is ${payloadBytes} bytes; ${limit}.`,
+          { hint: 'Shorten the example, or give a payload with --payload.' },
+        )
+      : new UserError('PAYLOAD_TOO_LARGE', `The payload is ${payloadBytes} bytes; ${limit}.`)
   }
   const limits = {
     timeoutMs: trigger.timeoutMs ?? DEFAULT_TIMEOUT_MS,

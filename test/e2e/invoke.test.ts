@@ -545,6 +545,23 @@ describe('payloads and output', () => {
   )
 
   it(
+    'an examplePayload over 1 MiB, sent because no payload was given, is named as such in the error',
+    async () => {
+      await writeProject({
+        functions: { echo: ['functions/echo.js', ECHO] },
+        triggers: { big: { function: 'echo', examplePayload: { text: 'x'.repeat(1024 * 1024) } } },
+      })
+      const error = (await invoke('big', ['--json'], { input: '' })).json<{
+        error: { code: string; message: string; hint?: string }
+      }>().error
+      expect(error.code).toBe('PAYLOAD_TOO_LARGE')
+      expect(error.message).toContain('The examplePayload of big in centrali.json is 1048587 bytes')
+      expect(error.hint).toContain('--payload')
+    },
+    T,
+  )
+
+  it(
     '--payload JSON, --payload @file.json, stdin, and nothing',
     async () => {
       expect(resultOf(await invoke('echo', ['--payload', '{"from":"flag","n":[1,2]}']))).toEqual({
