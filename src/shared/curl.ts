@@ -4,10 +4,19 @@
  */
 export function endpointCurl(baseUrl: string, trigger: string, examplePayload: unknown = {}): string {
   const body = JSON.stringify({ payload: examplePayload })
-  return `curl -s ${baseUrl}/endpoints/${trigger} -H 'content-type: application/json' -d ${shellQuote(body)}`
+  const url = `${baseUrl}/endpoints/${trigger}`
+  return `curl -s ${shellWord(url)} -H 'content-type: application/json' -d ${shellQuote(body)}`
 }
 
 /** One POSIX shell word whatever the text holds: single quotes, each `'` written as `'\''`. */
 export function shellQuote(text: string): string {
   return `'${text.replaceAll("'", `'\\''`)}'`
+}
+
+/**
+ * The text as is when no shell reads anything into it (a URL such as http://127.0.0.1:8787/…), else
+ * quoted: the brackets of an IPv6 host are a pattern to zsh, which fails when no file matches.
+ */
+function shellWord(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : shellQuote(text)
 }
