@@ -91,7 +91,7 @@ export const triggerSchema = z.strictObject({
   examplePayload: z.optional(
     described(
       z.json(),
-      "A payload to try the endpoint with: the curl that `centrali dev` prints and the dev console's form send it. Not deployed.",
+      "A payload to try the endpoint with: the curl that `centrali dev` prints, the dev console's form, and `centrali invoke` given no payload send it. Not deployed.",
     ),
   ),
 })
