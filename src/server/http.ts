@@ -114,6 +114,11 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
   let drained: (() => void) | undefined
   /** Set when close() begins: answers from then on close their connection (see close). */
   let closing = false
+  /**
+   * Connections whose answer said `connection: close` while the request's body was still coming (see
+   * lingerThenEnd): what follows that body on them is read only to be dropped, never run.
+   */
+  const endingConnections = new WeakSet<Duplex>()
   const allAnswered = () =>
     running.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (drained = resolve))
 
@@ -127,6 +132,9 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
   // Node's own Host check answers a bare 400: `handle` makes it, in the contract's shape.
   const serverOptions = { connectionsCheckingInterval: 1_000, requireHostHeader: false }
   const onRequest = (request: IncomingMessage, response: ServerResponse) => {
+    // Sent after a body that was let in only to be dropped: RFC 9112 §9.6, no request after a
+    // `close` is processed. It is neither run nor answered, and the connection closes after that body.
+    if (endingConnections.has(request.socket)) return
     const id = nextResponseId++
     ;(response as RunningResponse)[RESPONSE_ID] = id
     running.set(id, response)
@@ -190,7 +198,10 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
       // once what the client is still sending has been let in (see lingerThenEnd); a client waiting
       // for `100 Continue` sends nothing more.
       const unread = !request.complete && declaresBody(request)
-      if (unread) response.setHeader('connection', 'close')
+      if (unread) {
+        response.setHeader('connection', 'close')
+        endingConnections.add(request.socket)
+      }
       finishWithText(
         status,
         JSON.stringify(errorBody(code, message)),

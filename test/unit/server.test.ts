@@ -637,6 +637,52 @@ describe('slow clients', () => {
   })
 })
 
+describe('a request refused before its body was read', () => {
+  it('its answer closes the connection: a request sent after that body is not run, and close() does not wait for it', async () => {
+    let invoked = 0
+    const refusing = await startEndpointServer({
+      host: '127.0.0.1',
+      port: 0,
+      route: (trigger) =>
+        trigger === 'x'
+          ? {
+              invoke: async () => {
+                invoked++
+                return report({ result: 'ran' })
+              },
+            }
+          : undefined,
+    })
+    try {
+      const socket = connect(refusing.port, '127.0.0.1')
+      let received = ''
+      socket.setEncoding('utf8')
+      socket.on('data', (chunk: string) => (received += chunk))
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+      // An unknown trigger, answered 404 with `connection: close` while its body is still coming.
+      socket.write('POST /endpoints/nope HTTP/1.1\r\nhost: x\r\ncontent-length: 20\r\n\r\n{"pay')
+      await until(
+        () => (received.includes('TRIGGER_NOT_FOUND') ? true : undefined),
+        () => `received: ${received}`,
+        { timeoutMs: 2_000 },
+      )
+      // The rest of that body, then a second request on the same connection (pipelined).
+      socket.write('load":1}       POST /endpoints/x HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}')
+      await closed
+      expect(received.match(/HTTP\/1\.1 /g)).toHaveLength(1)
+      expectContractError(parseRawAnswer(received), 404, 'TRIGGER_NOT_FOUND')
+      // RFC 9112 §9.6: no request after a `close` is processed.
+      expect(invoked).toBe(0)
+      // Nor is it waited for: it is not running.
+      const started = Date.now()
+      await refusing.close(5_000)
+      expect(Date.now() - started).toBeLessThan(1_000)
+    } finally {
+      await refusing.close(0)
+    }
+  })
+})
+
 describe('fallback (how serve mounts its own routes)', () => {
   it('takes the paths it answers, before /healthz and the 404; never /endpoints/…', async () => {
     const asked: string[] = []
