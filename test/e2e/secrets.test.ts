@@ -1,5 +1,6 @@
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { parse as parseJsonc } from 'jsonc-parser'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createSandbox, type CliResult, type Sandbox } from '../helpers/cli.js'
 
@@ -271,6 +272,10 @@ describe('centrali functions new', () => {
     })
     const updated = await readFile(configPath, 'utf8')
     expect(updated).toContain('// hand-written comment')
+    // The template's example payload, which dev's curl line and `centrali invoke pay` send.
+    const triggers = (parseJsonc(updated) as { triggers: Record<string, { examplePayload?: unknown }> })
+      .triggers
+    expect(triggers.pay?.examplePayload).toEqual({ priceId: 'price_123', quantity: 1 })
     const list = await sandbox.run(['domains', 'list', '--json'], { cwd: app })
     expect(list.json<{ domains: { domain: string; functions: string[] }[] }>().domains).toEqual([
       { domain: 'api.openai.com', functions: ['openai-proxy'], templates: ['openai'] },
@@ -278,6 +283,14 @@ describe('centrali functions new', () => {
     ])
     expect(await readFile(join(app, 'functions/checkout.ts'), 'utf8')).toContain(
       "'https://api.stripe.com/v1/checkout/sessions'",
+    )
+  })
+
+  it('says how to try the new trigger', async () => {
+    const result = await sandbox.run(['functions', 'new', 'extra', '--template', 'generic'], { cwd: app })
+    expect(result.exitCode, result.stderr).toBe(0)
+    expect(`${result.stdout}${result.stderr}`).toContain(
+      'Try it: centrali invoke extra   (sends its examplePayload from centrali.json)',
     )
   })
 

@@ -44,6 +44,7 @@ export default class FunctionsNew extends BaseCommand {
     if (result.domainsAdded.length > 0)
       output.result(`Allowed domains added: ${result.domainsAdded.join(', ')}`)
     for (const secret of result.secrets) output.result(`Set ${secret.description}: ${secret.command}`)
+    output.result(`Try it: centrali invoke ${result.trigger}   (sends its examplePayload from centrali.json)`)
     return result
   }
 }
