@@ -531,6 +531,37 @@ describe('hot reload', () => {
   )
 })
 
+describe('a trigger centrali.json gains', () => {
+  it(
+    'gets its ready-to-paste curl line, with its example payload, as at start-up',
+    async () => {
+      await writeProject({
+        files: { 'functions/first.js': 'async function run() { return 1 }\n' },
+        triggers: { first: { entry: 'functions/first.js' } },
+      })
+      const dev = await startHumanDev(PLAIN)
+      const since = dev.mark()
+      await writeProject({
+        files: { 'functions/second.js': 'async function run() { return executionParams.payload }\n' },
+        triggers: {
+          first: { entry: 'functions/first.js' },
+          second: { entry: 'functions/second.js', examplePayload: { says: "it's new" } },
+        },
+      })
+      const at = await dev.waitLine((line) => line.startsWith('  second  curl '), since)
+      expect(dev.lines[at]).toBe(
+        `  second  curl -s ${dev.url}/endpoints/second -H 'content-type: application/json' -d '{"payload":{"says":"it'\\''s new"}}'`,
+      )
+      // Said once, after the reload of centrali.json; the trigger already there gets no line.
+      expect(dev.lines.slice(since).filter((line) => line.includes(' curl '))).toEqual([dev.lines[at]])
+      expect(
+        dev.lines.slice(since).findIndex((line) => line.startsWith('reloaded centrali.json')),
+      ).toBeLessThan(at - since)
+    },
+    T,
+  )
+})
+
 describe('errors in the files', () => {
   it(
     'a syntax error: file:line:column, a code frame, and that the last good build still serves; a broken centrali.json: the last good one stays',
