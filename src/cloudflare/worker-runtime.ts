@@ -12,6 +12,7 @@
  */
 import { isBlockingCode } from '../egress/errors.js'
 import { entryMatches, type DomainEntry } from '../egress/domain-match.js'
+import { BODY_HEADERS, CROSS_ORIGIN_SAFE_HEADERS } from '../egress/redirect-headers.js'
 import {
   contractApi,
   type ApiResponse,
@@ -70,8 +71,6 @@ export const LIMITS = {
 
 const REFUSED_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK'])
 const METHOD_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
-/** Headers that may carry credentials: dropped when a redirect changes origin (DESIGN §3). */
-const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'api-key']
 /** Secrets shorter than this are not redacted: "abc" would shred ordinary text. */
 const MIN_REDACTED_LENGTH = 6
 
@@ -565,9 +564,11 @@ async function call(
           )
         }
         const next = checkUrl(location, url)
+        // Only headers that carry no credential cross to another origin, as locally: a custom
+        // header (x-goog-api-key, stripe-account, ...) may hold a key too.
         if (next.origin !== url.origin) {
           for (const name of Object.keys(headers))
-            if (CREDENTIAL_HEADERS.includes(name.toLowerCase())) delete headers[name]
+            if (!CROSS_ORIGIN_SAFE_HEADERS.has(name.toLowerCase())) delete headers[name]
         }
         // As browsers do: 303, and 301/302 after a POST, continue as a GET without a body.
         if (
@@ -577,7 +578,7 @@ async function call(
           if (method !== 'HEAD') method = 'GET'
           body = undefined
           for (const name of Object.keys(headers))
-            if (name.toLowerCase() === 'content-type') delete headers[name]
+            if (BODY_HEADERS.includes(name.toLowerCase())) delete headers[name]
         }
         url = next
         continue
