@@ -546,7 +546,9 @@ async function call(
         response = await fetch(url.href, {
           method,
           headers,
-          ...(body === undefined ? {} : { body }),
+          // As bytes: fetch labels a string body text/plain, where the local client sends it as
+          // is, with only the content-type the function set (DESIGN §2).
+          ...(body === undefined ? {} : { body: new TextEncoder().encode(body) }),
           redirect: 'manual',
           signal: controller.signal,
         })
