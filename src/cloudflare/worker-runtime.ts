@@ -585,11 +585,12 @@ async function call(
         url = next
         continue
       }
+      const responseHeaders = headersRecord(response.headers)
       let bytes: Uint8Array | 'too-large'
       try {
         bytes = await readLimited(
-          response.body,
-          Number(response.headers.get('content-length')),
+          decodedBody(response.body, responseHeaders),
+          Number(responseHeaders['content-length']),
           LIMITS.maxResponseBytes,
         )
       } catch (error) {
@@ -602,7 +603,6 @@ async function call(
           url.hostname,
         )
       }
-      const responseHeaders = Object.fromEntries(response.headers)
       return {
         status: response.status,
         statusText: response.statusText,
@@ -614,6 +614,33 @@ async function call(
     clearTimeout(timer)
     invocation.aborts.delete(controller)
   }
+}
+
+/**
+ * Response headers as the local client hands them to a function: lowercase names, a repeated header
+ * joined with ", ". Headers iterates set-cookie one value at a time, so fromEntries kept the last.
+ */
+function headersRecord(headers: Headers): Record<string, string> {
+  const record = Object.fromEntries(headers)
+  const cookies = headers.getSetCookie()
+  if (cookies.length > 0) record['set-cookie'] = cookies.join(', ')
+  return record
+}
+
+/**
+ * The body decoded, as the local client decodes it, and its headers then describing what the
+ * function gets (no content-encoding, no wire content-length). fetch decodes gzip and br itself;
+ * deflate, which it passes through, is decoded here.
+ */
+function decodedBody(
+  body: ReadableStream<Uint8Array> | null,
+  headers: Record<string, string>,
+): ReadableStream<Uint8Array> | null {
+  const coding = headers['content-encoding']?.trim().toLowerCase()
+  if (coding !== 'gzip' && coding !== 'br' && coding !== 'deflate') return body
+  delete headers['content-encoding']
+  delete headers['content-length']
+  return coding === 'deflate' && body !== null ? body.pipeThrough(new DecompressionStream('deflate')) : body
 }
 
 function failure(host: string, timedOut: boolean, ended: boolean, error: unknown): CodedError {
