@@ -529,6 +529,7 @@ async function call(
   const ownTimeout =
     typeof options.timeoutMs === 'number' && options.timeoutMs > 0 ? options.timeoutMs : Infinity
   const deadline = Math.min(invocation.deadline, Date.now() + ownTimeout)
+  const totalMs = Math.max(0, Math.round(deadline - Date.now()))
   const controller = new AbortController()
   invocation.aborts.add(controller)
   let timedOut = false
@@ -553,7 +554,7 @@ async function call(
           signal: controller.signal,
         })
       } catch (error) {
-        throw failure(url.hostname, timedOut, invocation.done, error)
+        throw failure(url.hostname, timedOut && totalMs, invocation.done, error)
       }
       const location = response.headers.get('location')
       if (response.status >= 300 && response.status < 400 && location !== null) {
@@ -594,12 +595,12 @@ async function call(
           LIMITS.maxResponseBytes,
         )
       } catch (error) {
-        throw failure(url.hostname, timedOut, invocation.done, error)
+        throw failure(url.hostname, timedOut && totalMs, invocation.done, error)
       }
       if (bytes === 'too-large') {
         throw new CodedError(
           'EGRESS_RESPONSE_TOO_LARGE',
-          `Call to ${url.hostname} failed: the response body is over the ${LIMITS.maxResponseBytes}-byte limit.`,
+          `Call to ${url.hostname} failed: the response body is over the ${LIMITS.maxResponseBytes}-byte limit (counted after decompression). Ask the upstream for less data at a time (pagination, filters, smaller pages).`,
           url.hostname,
         )
       }
@@ -643,7 +644,8 @@ function decodedBody(
   return coding === 'deflate' && body !== null ? body.pipeThrough(new DecompressionStream('deflate')) : body
 }
 
-function failure(host: string, timedOut: boolean, ended: boolean, error: unknown): CodedError {
+/** `timedOut`: the call's deadline in ms when it passed, else false. The messages are the local client's. */
+function failure(host: string, timedOut: number | false, ended: boolean, error: unknown): CodedError {
   if (error instanceof CodedError) return error
   if (ended)
     return new CodedError(
@@ -651,10 +653,14 @@ function failure(host: string, timedOut: boolean, ended: boolean, error: unknown
       `Call to ${host} failed: the call was aborted before it finished (the invocation ended).`,
       host,
     )
-  if (timedOut)
+  if (timedOut !== false)
     return new CodedError(
       'EGRESS_TIMEOUT',
-      `Call to ${host} failed: the upstream did not answer in time.`,
+      `Call to ${host} failed: ${
+        timedOut === 0
+          ? 'the deadline had passed before the call started'
+          : `no complete response within the call's ${timedOut} ms deadline (DNS, connect, redirects and body included)`
+      }. Raise the call's timeoutMs or the trigger's timeoutMs, or find out why the upstream is slow.`,
       host,
     )
   return new CodedError(
