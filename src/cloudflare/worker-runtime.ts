@@ -12,6 +12,7 @@
  */
 import { isBlockingCode } from '../egress/errors.js'
 import { entryMatches, type DomainEntry } from '../egress/domain-match.js'
+import { BODY_HEADERS, CROSS_ORIGIN_SAFE_HEADERS } from '../egress/redirect-headers.js'
 import {
   contractApi,
   type ApiResponse,
@@ -70,8 +71,6 @@ export const LIMITS = {
 
 const REFUSED_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK'])
 const METHOD_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
-/** Headers that may carry credentials: dropped when a redirect changes origin (DESIGN §3). */
-const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'api-key']
 /** Secrets shorter than this are not redacted: "abc" would shred ordinary text. */
 const MIN_REDACTED_LENGTH = 6
 
@@ -530,6 +529,7 @@ async function call(
   const ownTimeout =
     typeof options.timeoutMs === 'number' && options.timeoutMs > 0 ? options.timeoutMs : Infinity
   const deadline = Math.min(invocation.deadline, Date.now() + ownTimeout)
+  const totalMs = Math.max(0, Math.round(deadline - Date.now()))
   const controller = new AbortController()
   invocation.aborts.add(controller)
   let timedOut = false
@@ -547,12 +547,14 @@ async function call(
         response = await fetch(url.href, {
           method,
           headers,
-          ...(body === undefined ? {} : { body }),
+          // As bytes: fetch labels a string body text/plain, where the local client sends it as
+          // is, with only the content-type the function set (DESIGN §2).
+          ...(body === undefined ? {} : { body: new TextEncoder().encode(body) }),
           redirect: 'manual',
           signal: controller.signal,
         })
       } catch (error) {
-        throw failure(url.hostname, timedOut, invocation.done, error)
+        throw failure(url.hostname, timedOut && totalMs, invocation.done, error)
       }
       const location = response.headers.get('location')
       if (response.status >= 300 && response.status < 400 && location !== null) {
@@ -565,9 +567,11 @@ async function call(
           )
         }
         const next = checkUrl(location, url)
+        // Only headers that carry no credential cross to another origin, as locally: a custom
+        // header (x-goog-api-key, stripe-account, ...) may hold a key too.
         if (next.origin !== url.origin) {
           for (const name of Object.keys(headers))
-            if (CREDENTIAL_HEADERS.includes(name.toLowerCase())) delete headers[name]
+            if (!CROSS_ORIGIN_SAFE_HEADERS.has(name.toLowerCase())) delete headers[name]
         }
         // As browsers do: 303, and 301/302 after a POST, continue as a GET without a body.
         if (
@@ -577,29 +581,29 @@ async function call(
           if (method !== 'HEAD') method = 'GET'
           body = undefined
           for (const name of Object.keys(headers))
-            if (name.toLowerCase() === 'content-type') delete headers[name]
+            if (BODY_HEADERS.includes(name.toLowerCase())) delete headers[name]
         }
         url = next
         continue
       }
+      const responseHeaders = headersRecord(response.headers)
       let bytes: Uint8Array | 'too-large'
       try {
         bytes = await readLimited(
-          response.body,
-          Number(response.headers.get('content-length')),
+          decodedBody(response.body, responseHeaders),
+          Number(responseHeaders['content-length']),
           LIMITS.maxResponseBytes,
         )
       } catch (error) {
-        throw failure(url.hostname, timedOut, invocation.done, error)
+        throw failure(url.hostname, timedOut && totalMs, invocation.done, error)
       }
       if (bytes === 'too-large') {
         throw new CodedError(
           'EGRESS_RESPONSE_TOO_LARGE',
-          `Call to ${url.hostname} failed: the response body is over the ${LIMITS.maxResponseBytes}-byte limit.`,
+          `Call to ${url.hostname} failed: the response body is over the ${LIMITS.maxResponseBytes}-byte limit (counted after decompression). Ask the upstream for less data at a time (pagination, filters, smaller pages).`,
           url.hostname,
         )
       }
-      const responseHeaders = Object.fromEntries(response.headers)
       return {
         status: response.status,
         statusText: response.statusText,
@@ -613,7 +617,35 @@ async function call(
   }
 }
 
-function failure(host: string, timedOut: boolean, ended: boolean, error: unknown): CodedError {
+/**
+ * Response headers as the local client hands them to a function: lowercase names, a repeated header
+ * joined with ", ". Headers iterates set-cookie one value at a time, so fromEntries kept the last.
+ */
+function headersRecord(headers: Headers): Record<string, string> {
+  const record = Object.fromEntries(headers)
+  const cookies = headers.getSetCookie()
+  if (cookies.length > 0) record['set-cookie'] = cookies.join(', ')
+  return record
+}
+
+/**
+ * The body decoded, as the local client decodes it, and its headers then describing what the
+ * function gets (no content-encoding, no wire content-length). fetch decodes gzip and br itself;
+ * deflate, which it passes through, is decoded here.
+ */
+function decodedBody(
+  body: ReadableStream<Uint8Array> | null,
+  headers: Record<string, string>,
+): ReadableStream<Uint8Array> | null {
+  const coding = headers['content-encoding']?.trim().toLowerCase()
+  if (coding !== 'gzip' && coding !== 'br' && coding !== 'deflate') return body
+  delete headers['content-encoding']
+  delete headers['content-length']
+  return coding === 'deflate' && body !== null ? body.pipeThrough(new DecompressionStream('deflate')) : body
+}
+
+/** `timedOut`: the call's deadline in ms when it passed, else false. The messages are the local client's. */
+function failure(host: string, timedOut: number | false, ended: boolean, error: unknown): CodedError {
   if (error instanceof CodedError) return error
   if (ended)
     return new CodedError(
@@ -621,10 +653,14 @@ function failure(host: string, timedOut: boolean, ended: boolean, error: unknown
       `Call to ${host} failed: the call was aborted before it finished (the invocation ended).`,
       host,
     )
-  if (timedOut)
+  if (timedOut !== false)
     return new CodedError(
       'EGRESS_TIMEOUT',
-      `Call to ${host} failed: the upstream did not answer in time.`,
+      `Call to ${host} failed: ${
+        timedOut === 0
+          ? 'the deadline had passed before the call started'
+          : `no complete response within the call's ${timedOut} ms deadline (DNS, connect, redirects and body included)`
+      }. Raise the call's timeoutMs or the trigger's timeoutMs, or find out why the upstream is slow.`,
       host,
     )
   return new CodedError(

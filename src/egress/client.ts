@@ -17,6 +17,7 @@ import { UserError } from '../shared/errors.js'
 import { Allowlist } from './allowlist.js'
 import { allowCommand, EgressError } from './errors.js'
 import { canonicalAddress, checkAddress, type AddressVerdict } from './ip-policy.js'
+import { BODY_HEADERS, CROSS_ORIGIN_SAFE_HEADERS } from './redirect-headers.js'
 import { shorten } from '../shared/shorten.js'
 
 /**
@@ -129,19 +130,6 @@ const CONNECTION_HEADERS = new Set([
   'upgrade',
   'expect',
 ])
-/** Headers that carry no credential, kept when a redirect goes to another origin; all others go. */
-const CROSS_ORIGIN_SAFE_HEADERS = new Set([
-  'accept',
-  'accept-encoding',
-  'accept-language',
-  'cache-control',
-  'content-language',
-  'content-type',
-  'pragma',
-  'user-agent',
-])
-/** Headers that describe the request body, dropped when a redirect turns the call into a GET. */
-const BODY_HEADERS = ['content-encoding', 'content-language', 'content-location', 'content-type']
 
 export function createEgressClient(options: EgressClientOptions): EgressClient {
   const allowlist = new Allowlist(options.domains)

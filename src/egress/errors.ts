@@ -20,7 +20,7 @@ export type EgressErrorCode =
   | 'EGRESS_ABORTED'
 
 /** The guard refused the call by policy; these are the `EgressBlockedError`s of DESIGN §3. */
-const BLOCKING_CODES: ReadonlySet<EgressErrorCode> = new Set<EgressErrorCode>([
+export const BLOCKING_CODES: ReadonlySet<EgressErrorCode> = new Set<EgressErrorCode>([
   'EGRESS_HOST_DENIED',
   'EGRESS_IP_DENIED',
   'EGRESS_SCHEME_DENIED',

@@ -34,6 +34,7 @@ import {
   resultJson,
   toLogValue,
 } from './api-values.js'
+import { BLOCKING_CODES } from '../egress/errors.js'
 import { callFactory, needsOwnGlobal, type Factory } from './factory.js'
 
 lockdown({
@@ -148,8 +149,9 @@ const { HttpError, CodedError } = factoryCompartment.evaluate(`({
   CodedError: class CodedError extends Error {
     constructor(error) {
       super(error.message)
-      // A blocked call is an EgressBlockedError (DESIGN §3); limits and cancels are CentraliErrors.
-      this.name = error.code.startsWith('EGRESS_') ? 'EgressBlockedError' : 'CentraliError'
+      // A blocked call is an EgressBlockedError (DESIGN §3); limits, cancels and failures upstream
+      // (EGRESS_TIMEOUT, EGRESS_RESPONSE_TOO_LARGE, ...) are CentraliErrors, as on the Worker.
+      this.name = ${JSON.stringify([...BLOCKING_CODES])}.includes(error.code) ? 'EgressBlockedError' : 'CentraliError'
       this.code = error.code
       this.host = error.host
     }
