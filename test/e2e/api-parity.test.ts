@@ -1,14 +1,15 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { join, relative } from 'node:path'
+import { join } from 'node:path'
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib'
-import { execa, type ResultPromise } from 'execa'
+import type { ResultPromise } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createSandbox, ROOT, startCli, type Sandbox } from '../helpers/cli.js'
+import { createSandbox, startCli, type Sandbox } from '../helpers/cli.js'
 import { readDevEvents, type DevEvents } from '../helpers/dev-events.js'
-import { freePort, request } from '../helpers/http.js'
+import { request } from '../helpers/http.js'
 import { killAll, stopGracefully } from '../helpers/processes.js'
+import { startWorkerd } from '../helpers/workerd.js'
 
 /**
  * "No surprise between laptop and production" for the `api` bridge (DESIGN §2, §3): one function,
@@ -674,7 +675,7 @@ const DIFFERENCES: {
 let sandbox: Sandbox
 const children: ResultPromise[] = []
 let workerd: ResultPromise | undefined
-let workerOutput = ''
+let workerOutput: () => string = () => ''
 let devEvents: DevEvents
 const bases = { dev: '', worker: '' }
 
@@ -686,46 +687,18 @@ const config = {
 }
 
 async function startWorker(workerDir: string, upstreamOrigin: string): Promise<string> {
-  const port = await freePort()
-  const base = `http://127.0.0.1:${port}`
-  const configPath = join(sandbox.dir, 'workerd.capnp')
-  await writeFile(
-    configPath,
-    `using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [ (name = "probe", worker = .probeWorker),
-    (name = "upstream", external = (address = "${new URL(upstreamOrigin).host}", http = ())) ],
-  sockets = [ (name = "probe", address = "127.0.0.1:${port}", http = (), service = "probe") ],
-);
-const probeWorker :Workerd.Worker = (
-  modules = [ (name = "worker.js", esModule = embed "${relative(sandbox.dir, join(workerDir, 'worker.js'))}") ],
-  compatibilityDate = "2025-09-01",
-  globalOutbound = "upstream",
-);
-`,
-  )
-  workerd = execa(join(ROOT, 'node_modules', '.bin', 'workerd'), ['serve', '--verbose', configPath], {
-    reject: false,
-    cleanup: true,
-    buffer: false,
+  // --verbose: workerd prints the Worker's console records, compared with dev's log events below.
+  const started = await startWorkerd({
+    dir: sandbox.dir,
+    workerDir,
+    upstreamOrigin,
+    verbose: true,
+    timeoutMs: WAIT,
   })
-  workerd.stdout!.setEncoding('utf8')
-  workerd.stdout!.on('data', (chunk: string) => (workerOutput += chunk))
-  workerd.stderr!.setEncoding('utf8')
-  workerd.stderr!.on('data', (chunk: string) => (workerOutput += chunk))
-  children.push(workerd)
-  const deadline = Date.now() + WAIT
-  for (;;) {
-    const up = await fetch(`${base}/healthz`).then(
-      (response) => response.ok,
-      () => false,
-    )
-    if (up) break
-    if (Date.now() > deadline || workerd.exitCode !== null)
-      throw new Error(`workerd did not start: ${workerOutput}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  return base
+  workerd = started.child
+  workerOutput = started.output
+  children.push(started.child)
+  return started.base
 }
 
 beforeAll(async () => {
@@ -857,7 +830,7 @@ describe('the api bridge under dev and on the Worker', () => {
     expect(devLogs).toEqual(expected)
     // workerd writes each record (console.log / console.error) as one JSON line, as Workers Logs keep it.
     const workerLogs = () =>
-      workerOutput
+      workerOutput()
         .split('\n')
         .filter((line) => line.includes(String(worker.requestId)))
         .map((line) => JSON.parse(line.slice(line.indexOf('{'))) as { level: string; value: unknown })

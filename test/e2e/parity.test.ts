@@ -1,14 +1,15 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { request as httpRequest } from 'node:http'
-import { join, relative } from 'node:path'
-import { execa, type ResultPromise } from 'execa'
+import { join } from 'node:path'
+import type { ResultPromise } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createSandbox, ROOT, startCli, type Sandbox } from '../helpers/cli.js'
+import { createSandbox, startCli, type Sandbox } from '../helpers/cli.js'
 import { readDevEvents } from '../helpers/dev-events.js'
-import { errorCode, errorMessage, freePort, request, type Answer } from '../helpers/http.js'
+import { errorCode, errorMessage, request, type Answer } from '../helpers/http.js'
 import { killAll, stopGracefully } from '../helpers/processes.js'
 import { until } from '../helpers/until.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
+import { startWorkerd } from '../helpers/workerd.js'
 
 /**
  * "No surprise between laptop and production" for the HTTP contract (DESIGN §6): one project, run
@@ -668,45 +669,18 @@ async function startDev(app: string): Promise<string> {
   return (await readDevEvents(dev, WAIT).next('ready')).url
 }
 
-/** The emitted Worker in workerd, its outbound fetches sent to the upstream (as cloudflare.test.ts). */
+/** The emitted Worker in workerd, its outbound fetches sent to the upstream, the key as a Worker secret. */
 async function startWorker(workerDir: string): Promise<string> {
-  const port = await freePort()
-  const base = `http://127.0.0.1:${port}`
-  const configPath = join(sandbox.dir, 'workerd.capnp')
-  await writeFile(
-    configPath,
-    `using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [ (name = "parity", worker = .parityWorker),
-    (name = "upstream", external = (address = "${new URL(upstream.origin).host}", http = ())) ],
-  sockets = [ (name = "parity", address = "127.0.0.1:${port}", http = (), service = "parity") ],
-);
-const parityWorker :Workerd.Worker = (
-  modules = [ (name = "worker.js", esModule = embed "${relative(sandbox.dir, join(workerDir, 'worker.js'))}") ],
-  compatibilityDate = "2025-09-01",
-  globalOutbound = "upstream",
-  bindings = [ (name = "PARITY_KEY", text = "${KEY_VALUE}") ],
-);
-`,
-  )
-  workerd = execa(join(ROOT, 'node_modules', '.bin', 'workerd'), ['serve', configPath], {
-    reject: false,
-    cleanup: true,
+  const started = await startWorkerd({
+    dir: sandbox.dir,
+    workerDir,
+    upstreamOrigin: upstream.origin,
+    bindings: { PARITY_KEY: KEY_VALUE },
+    timeoutMs: WAIT,
   })
-  children.push(workerd)
-  // workerd says nothing when it listens: asked until it answers.
-  const deadline = Date.now() + WAIT
-  for (;;) {
-    const up = await fetch(`${base}/healthz`).then(
-      (response) => response.ok,
-      () => false,
-    )
-    if (up) break
-    if (Date.now() > deadline || workerd.exitCode !== null)
-      throw new Error(`workerd did not start: ${String((await workerd).stderr)}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  return base
+  workerd = started.child
+  children.push(started.child)
+  return started.base
 }
 
 beforeAll(async () => {
