@@ -7,14 +7,24 @@ import { FUNCTION_SOURCE_URL } from './factory.js'
 import type { CodeFrame } from './protocol.js'
 import { shorten } from '../shared/shorten.js'
 
-/** A request body as sent: strings as they are, anything else as JSON (with its content type). */
+/**
+ * A request body as sent: strings as they are, URLSearchParams as a form (as fetch sends them),
+ * anything else as JSON, each with its content type unless the function set one.
+ */
 export function encodeBody(body: unknown, headers: Record<string, string>): string | undefined {
   if (body === undefined || body === null) return undefined
   if (typeof body === 'string') return body
-  // A plain object (or array, number, boolean) is sent as JSON.
-  if (!Object.keys(headers).some((name) => name.toLowerCase() === 'content-type')) {
-    headers['content-type'] = 'application/json'
+  const setType = (type: string) => {
+    if (!Object.keys(headers).some((name) => name.toLowerCase() === 'content-type'))
+      headers['content-type'] = type
   }
+  // By its tag, not instanceof: the sandbox's URLSearchParams is another realm's. As JSON it was `{}`.
+  if (Object.prototype.toString.call(body) === '[object URLSearchParams]') {
+    setType('application/x-www-form-urlencoded;charset=UTF-8')
+    return String(body)
+  }
+  // A plain object (or array, number, boolean) is sent as JSON.
+  setType('application/json')
   return JSON.stringify(body)
 }
 

@@ -607,17 +607,25 @@ const CASES: Case[] = [
     sent: [got('POST', '/echo', { contentType: 'application/x-www-form-urlencoded', body: 'a=1+2&b=x%26y' })],
   },
   {
-    // Not a string, so sent as JSON, which a URLSearchParams object has no fields for: alike on both.
+    // Sent as the form it holds, as fetch sends one (as JSON it was `{}`).
     name: 'a URLSearchParams object body',
     payload: {
       call: 'httpPost',
       url: `${API}/echo`,
-      body: { a: '1' },
+      body: { a: '1 2', b: 'x&y' },
       bodyKind: 'params',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     },
     seen: resolved({ echoed: true }),
-    sent: [got('POST', '/echo', { contentType: 'application/x-www-form-urlencoded', body: '{}' })],
+    sent: [got('POST', '/echo', { contentType: 'application/x-www-form-urlencoded', body: 'a=1+2&b=x%26y' })],
+  },
+  {
+    name: 'a URLSearchParams object body with no content-type set',
+    payload: { call: 'httpPost', url: `${API}/echo`, body: { a: '1' }, bodyKind: 'params' },
+    seen: resolved({ echoed: true }),
+    sent: [
+      got('POST', '/echo', { contentType: 'application/x-www-form-urlencoded;charset=UTF-8', body: 'a=1' }),
+    ],
   },
   {
     name: 'api.request with a body and headers',
