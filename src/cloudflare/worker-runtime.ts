@@ -10,7 +10,7 @@
  * Each request calls the function's factory with that request's globals, so the bundle's top-level
  * code runs again (fresh module state) with its own `executionParams`, `triggerParams` and `api`.
  */
-import { isBlockingCode } from '../egress/errors.js'
+import { isBlockingCode, responseTooLargeDetails, timeoutDetails } from '../egress/errors.js'
 import { entryMatches, type DomainEntry } from '../egress/domain-match.js'
 import { BODY_HEADERS, CROSS_ORIGIN_SAFE_HEADERS } from '../egress/redirect-headers.js'
 import {
@@ -598,9 +598,10 @@ async function call(
         throw failure(url.hostname, timedOut && totalMs, invocation.done, error)
       }
       if (bytes === 'too-large') {
+        const { reason, fix } = responseTooLargeDetails(LIMITS.maxResponseBytes)
         throw new CodedError(
           'EGRESS_RESPONSE_TOO_LARGE',
-          `Call to ${url.hostname} failed: the response body is over the ${LIMITS.maxResponseBytes}-byte limit (counted after decompression). Ask the upstream for less data at a time (pagination, filters, smaller pages).`,
+          `Call to ${url.hostname} failed: ${reason}. ${fix}`,
           url.hostname,
         )
       }
@@ -653,16 +654,10 @@ function failure(host: string, timedOut: number | false, ended: boolean, error: 
       `Call to ${host} failed: the call was aborted before it finished (the invocation ended).`,
       host,
     )
-  if (timedOut !== false)
-    return new CodedError(
-      'EGRESS_TIMEOUT',
-      `Call to ${host} failed: ${
-        timedOut === 0
-          ? 'the deadline had passed before the call started'
-          : `no complete response within the call's ${timedOut} ms deadline (DNS, connect, redirects and body included)`
-      }. Raise the call's timeoutMs or the trigger's timeoutMs, or find out why the upstream is slow.`,
-      host,
-    )
+  if (timedOut !== false) {
+    const { reason, fix } = timeoutDetails(timedOut)
+    return new CodedError('EGRESS_TIMEOUT', `Call to ${host} failed: ${reason}. ${fix}`, host)
+  }
   return new CodedError(
     'EGRESS_CONNECT_FAILED',
     `Call to ${host} failed: ${error instanceof Error ? error.message : describeThrown(error)}.`,

@@ -15,7 +15,7 @@ import {
 import { asAbortSignal, CallSignal, type AbortSource } from '../shared/call-signal.js'
 import { UserError } from '../shared/errors.js'
 import { Allowlist } from './allowlist.js'
-import { allowCommand, EgressError } from './errors.js'
+import { allowCommand, EgressError, responseTooLargeDetails, timeoutDetails } from './errors.js'
 import { canonicalAddress, checkAddress, type AddressVerdict } from './ip-policy.js'
 import { BODY_HEADERS, CROSS_ORIGIN_SAFE_HEADERS } from './redirect-headers.js'
 import { shorten } from '../shared/shorten.js'
@@ -630,11 +630,7 @@ function readPlainBody(
 }
 
 function responseTooLarge(host: string, maxBytes: number): EgressError {
-  return new EgressError('EGRESS_RESPONSE_TOO_LARGE', {
-    host,
-    reason: `the response body is over the ${maxBytes}-byte limit (counted after decompression)`,
-    fix: 'Ask the upstream for less data at a time (pagination, filters, smaller pages).',
-  })
+  return new EgressError('EGRESS_RESPONSE_TOO_LARGE', { host, ...responseTooLargeDetails(maxBytes) })
 }
 
 /** Passes bytes through and fails once more than `limit` have passed. */
@@ -711,16 +707,7 @@ function startBudget(
     signal.abort(failure)
   }
   const onTimeout = (): void =>
-    stop(
-      new EgressError('EGRESS_TIMEOUT', {
-        host: currentHost(),
-        reason:
-          totalMs === 0
-            ? 'the deadline had passed before the call started'
-            : `no complete response within the call's ${totalMs} ms deadline (DNS, connect, redirects and body included)`,
-        fix: "Raise the call's timeoutMs or the trigger's timeoutMs, or find out why the upstream is slow.",
-      }),
-    )
+    stop(new EgressError('EGRESS_TIMEOUT', { host: currentHost(), ...timeoutDetails(totalMs) }))
   const onAbort = (): void =>
     stop(
       new EgressError('EGRESS_ABORTED', {

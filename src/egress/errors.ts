@@ -78,6 +78,28 @@ export class EgressError extends CentraliError {
   }
 }
 
+/**
+ * The reason and fix of an EGRESS_TIMEOUT, for the local client and the Worker alike. `totalMs`: the
+ * call's deadline, 0 when it had passed before the call started.
+ */
+export function timeoutDetails(totalMs: number): { reason: string; fix: string } {
+  return {
+    reason:
+      totalMs === 0
+        ? 'the deadline had passed before the call started'
+        : `no complete response within the call's ${totalMs} ms deadline (DNS, connect, redirects and body included)`,
+    fix: "Raise the call's timeoutMs or the trigger's timeoutMs, or find out why the upstream is slow.",
+  }
+}
+
+/** The reason and fix of an EGRESS_RESPONSE_TOO_LARGE, for the local client and the Worker alike. */
+export function responseTooLargeDetails(maxBytes: number): { reason: string; fix: string } {
+  return {
+    reason: `the response body is over the ${maxBytes}-byte limit (counted after decompression)`,
+    fix: 'Ask the upstream for less data at a time (pagination, filters, smaller pages).',
+  }
+}
+
 /** Did the guard refuse the call by policy (a blocked call), rather than fail upstream? */
 export function isBlockingCode(code: string): boolean {
   return (BLOCKING_CODES as ReadonlySet<string>).has(code)

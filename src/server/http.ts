@@ -184,8 +184,8 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
     const { pathname, query } = parseTarget(request.url ?? '/')
     const method = request.method ?? 'GET'
     const event: RequestEvent = { requestId, method, path: pathname, status: 0, durationMs: 0 }
-    const finishWithText = (status: number, json: string, lingering = false) => {
-      sendJsonText(response, status, json, lingering ? request : undefined)
+    const finishWithText = (status: number, json: string, unreadBody?: IncomingMessage) => {
+      sendJsonText(response, status, json, unreadBody)
       event.status = status
       event.durationMs = Date.now() - started
       options.onRequest?.(event)
@@ -205,7 +205,7 @@ export async function startEndpointServer(options: EndpointServerOptions): Promi
       finishWithText(
         status,
         JSON.stringify(errorBody(code, message)),
-        unread && !bodyInvitations.has(request),
+        unread && !bodyInvitations.has(request) ? request : undefined,
       )
     }
 
